@@ -1,0 +1,148 @@
+/**
+ * `npm run bench`: every benchmark in one run on one machine, so that each fieldsync
+ * figure stands next to its same-run ceiling and next to Debezium:
+ *
+ *   1. ceilings            bench/ceilings.ts (bulk load, 1,000-row upserts, set merge, swap, Kafka producer)
+ *   2. capture             bench/capture-throughput.ts (outbox → Kafka, PostgreSQL and MariaDB sources)
+ *   3. applier             bench/applier-throughput.ts (Sink.apply: inserts, 1-column updates, 30% conflicts)
+ *   4. end to end          bench/end-to-end.ts (fieldsync and Debezium on the same stream: throughput, latency)
+ *   5. reconcile           bench/reconcile.ts (1,000,000 rows, phases and swap)
+ *
+ * Each scenario writes bench/results/<scenario>.{json,md}; the summary (bench/results/
+ * summary.{json,md}) lists each figure, its ceiling, the fraction, Debezium's figure, the
+ * ratio and the target. A scenario that fails is reported as failed and the others still
+ * run. Sizes: BENCH_SCALE (default 1), FIELDSYNC_BENCH_RECONCILE_ROWS (default 1,000,000);
+ * BENCH_ONLY=ceilings,e2e,… runs a subset; BENCH_CPU_PROF=1 profiles the services.
+ *
+ * The Debezium comparison runs against a PRIVATE PostgreSQL started with wal_level=logical
+ * (test/support/private-db.ts): the machine's PostgreSQL service is not reconfigured and
+ * not restarted.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openMysql } from '../lib/dialect/mysql/db.js';
+import { openPostgres } from '../lib/dialect/postgres/db.js';
+import { stack } from '../test/support/helpers.js';
+import { peakRssMiB } from '../test/chaos/supervisor.js';
+import { runApplierThroughput, type ApplierThroughput } from './applier-throughput.js';
+import { ceilingsMarkdown, measureCeilings, type Ceilings } from './ceilings.js';
+import { endToEndMarkdown } from './end-to-end-report.js';
+import { runEndToEnd, type EndToEndResult } from './end-to-end.js';
+import type { ReconcileBenchResult } from './reconcile.js';
+import { fmt, machineInfo, markdownTable, repoRoot, writeResult, type MachineInfo, type ResultRow } from './support/env.js';
+import { summaryRows } from './summary.js';
+
+const log = (m: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+const wanted = (name: string) => !only || only.has(name);
+
+async function versions(m: MachineInfo): Promise<MachineInfo> {
+  const pg = openPostgres(stack.pgUrl(), { poolSize: 1 });
+  const my = openMysql(stack.mysqlUrl(), { poolSize: 1 });
+  try {
+    const [p] = await pg.query('SHOW server_version');
+    const [q] = await my.query('SELECT VERSION() AS v');
+    return { ...m, postgres: `PostgreSQL ${String(p?.server_version ?? '?')}`, mariadb: `MariaDB ${String(q?.v ?? '?')}` };
+  } finally {
+    await pg.close();
+    await my.close();
+  }
+}
+
+/**
+ * Run a benchmark script as its own process and read the JSON it prints; its peak RSS
+ * (VmHWM) is sampled, which for capture-throughput.ts (the capture service in-process) and
+ * reconcile.ts (the refresh in-process) is the memory of that service under load.
+ */
+async function runScript(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ json: unknown; peakRssMiB: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', file)], {
+    cwd: repoRoot, env: { ...process.env, FIELDSYNC_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  let peak = 0;
+  const timer = setInterval(() => { const r = child.pid ? peakRssMiB(child.pid) : undefined; if (r && r > peak) peak = r; }, 500);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`bench/${file} exited ${code}: ${err.split('\n').slice(-8).join('\n')}`);
+  return { json: firstJsonDocument(out, file), peakRssMiB: Math.round(peak) };
+}
+
+/** The first pretty-printed JSON document in a script's output (log lines may follow it). */
+function firstJsonDocument(out: string, file: string): unknown {
+  // JSON log lines also start with "{": the document starts on a line holding only "{" or "[".
+  const lines = out.split('\n');
+  for (let first = 0; first < lines.length; first++) {
+    if (lines[first] !== '{' && lines[first] !== '[') continue;
+    for (let end = first + 1; end < lines.length; end++) {
+      if (!/^[}\]]/.test(lines[end]!)) continue;
+      try {
+        return JSON.parse(lines.slice(first, end + 1).join('\n')) as unknown;
+      } catch {
+        // not the end of the document yet
+      }
+    }
+  }
+  throw new Error(`bench/${file} printed no JSON document`);
+}
+
+async function scenario<T>(name: string, fn: () => Promise<T>): Promise<T | { error: string }> {
+  if (!wanted(name)) return { error: 'skipped (BENCH_ONLY)' };
+  log(`── ${name}`);
+  const t0 = Date.now();
+  try {
+    const r = await fn();
+    log(`   ${name} done in ${Math.round((Date.now() - t0) / 1000)} s`);
+    return r;
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    log(`   ${name} FAILED: ${error}`);
+    return { error };
+  }
+}
+
+const machine = await versions(machineInfo());
+log(`${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.postgres}, ${machine.mariadb}, load average ${machine.loadAverage1m}`);
+
+const ceilings = await scenario('ceilings', () => measureCeilings({ log: (m) => log(`   ${m}`) }));
+if (!('error' in ceilings)) writeResult('ceilings', 'Ceilings (same machine, same run)', machine, ceilings, ceilingsMarkdown(ceilings));
+
+const capture = await scenario('capture', async () => {
+  if (!existsSync(join(repoRoot, 'bench', 'capture-throughput.ts'))) throw new Error('bench/capture-throughput.ts is not in this checkout');
+  const r = await runScript('capture-throughput.ts');
+  return { ...(r.json as object), peakRssMiB: r.peakRssMiB };
+});
+if (!('error' in (capture as object))) writeResult('capture', 'Capture: outbox → Kafka', machine, capture, `\`\`\`json\n${JSON.stringify(capture, null, 2)}\n\`\`\`\n`);
+
+const applier = await scenario('applier', () => runApplierThroughput());
+if (!('error' in applier)) {
+  const rows: ResultRow[] = (['mariadb', 'postgres'] as const).flatMap((t) => [
+    { target: t, workload: 'inserts', 'rows/s': applier[t].inserts.rowsPerSec, 'ceiling rows/s': applier[t].ceilingInsert.rowsPerSec, 'of ceiling': applier[t].insertRatio },
+    { target: t, workload: 'single-column updates', 'rows/s': applier[t].update1col.rowsPerSec, 'ceiling rows/s': applier[t].ceilingUpdate.rowsPerSec, 'of ceiling': applier[t].updateRatio },
+    { target: t, workload: '30% conflicts', 'rows/s': applier[t].conflict30.rowsPerSec, 'ceiling rows/s': applier[t].ceilingUpdate.rowsPerSec, 'of ceiling': Math.round((applier[t].conflict30.rowsPerSec / applier[t].ceilingUpdate.rowsPerSec) * 100) / 100 },
+  ]);
+  writeResult('applier', `Applier merge throughput (Sink.apply, ${fmt(applier.rows)} rows, batch ${applier.batchSize})`, machine, applier, markdownTable(rows));
+}
+
+const e2e = await scenario('e2e', () => runEndToEnd({ log: (m) => log(`   ${m}`) }));
+if (!('error' in e2e)) writeResult('end-to-end', 'End to end: fieldsync and Debezium on the same change stream', machine, e2e, endToEndMarkdown(e2e));
+
+const reconcile = await scenario('reconcile', async () => {
+  const r = await runScript('reconcile.ts');
+  return { ...(r.json as ReconcileBenchResult), peakRssMiB: r.peakRssMiB };
+});
+if (!('error' in reconcile)) writeResult('reconcile', 'Reconcile: phases and swap', machine, reconcile, `\`\`\`json\n${JSON.stringify(reconcile, null, 2)}\n\`\`\`\n`);
+
+const summary = summaryRows({
+  ceilings: ceilings as Ceilings | { error: string },
+  capture,
+  applier: applier as ApplierThroughput | { error: string },
+  e2e: e2e as EndToEndResult | { error: string },
+  reconcile: reconcile as ReconcileBenchResult | { error: string },
+});
+const files = writeResult('summary', 'fieldsync benchmarks: figure, ceiling, Debezium, ratios, targets', { ...machine, loadAverage1m: machine.loadAverage1m }, summary, markdownTable(summary.map((r) => ({ ...r }))));
+log(`summary written to ${files.md}`);
+process.stdout.write(markdownTable(summary.map((r) => ({ ...r }))));

@@ -1,0 +1,189 @@
+/**
+ * Encodes and decodes change events in the Confluent wire format (magic byte 0, 4-byte
+ * schema id, Avro body) through a Confluent-compatible schema registry.
+ *
+ * - Registration goes through @kafkajs/confluent-schema-registry, one subject per topic
+ *   (`<topic>-key`, `<topic>-value`), with the configured compatibility set on the subject.
+ * - Decoding fetches the writer schema by id (cached forever: ids are immutable) and
+ *   rebuilds the table's columns from it, so a new column flows without a restart.
+ * - A message that cannot be decoded throws DataError: the applier dead-letters it; it
+ *   is never logged and skipped.
+ */
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type avro from 'avsc';
+import type { RegistryConfig } from '../config/schema.js';
+import type { ChangeEvent, ChangeOp } from '../event/change-event.js';
+import { DataError, FieldsyncError, wrap } from '../errors.js';
+import { retry } from '../retry.js';
+import type { Row, TableSchema } from '../types.js';
+import { type AvroSchema, avroTypeOf, keySchema, rowFromAvro, rowToAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
+
+export interface RegisteredTable {
+  topic: string;
+  table: TableSchema;
+  keyId: number;
+  valueId: number;
+  keyType: avro.Type;
+  valueType: avro.Type;
+}
+
+export interface DecodedEvent {
+  table: TableSchema;
+  event: ChangeEvent;
+  valueSchemaId: number;
+}
+
+interface WriterSchema {
+  type: avro.Type;
+  table?: TableSchema;
+}
+
+const OPS: Record<string, ChangeOp> = { INSERT: 'insert', UPDATE: 'update', DELETE: 'delete', SNAPSHOT: 'snapshot' };
+
+export function frame(schemaId: number, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt8(0, 0);
+  head.writeInt32BE(schemaId, 1);
+  return Buffer.concat([head, body]);
+}
+
+export function unframe(buf: Buffer): { schemaId: number; body: Buffer } {
+  if (buf.length < 5 || buf.readUInt8(0) !== 0) throw new DataError('message is not in the Confluent wire format (magic byte 0)');
+  return { schemaId: buf.readInt32BE(1), body: buf.subarray(5) };
+}
+
+export class EventCodec {
+  private readonly registry: SchemaRegistry;
+  private readonly writers = new Map<number, Promise<WriterSchema>>();
+  private readonly registered = new Map<string, RegisteredTable>();
+  private readonly compatibilitySet = new Set<string>();
+
+  constructor(private readonly cfg: RegistryConfig) {
+    const auth = cfg.username ? { username: cfg.username, password: cfg.password ?? '' } : undefined;
+    this.registry = new SchemaRegistry({ host: cfg.url, ...(auth ? { auth } : {}) });
+  }
+
+  /** Register (or find) the key and value schemas of a table's topic. Idempotent and cached. */
+  async register(topic: string, table: TableSchema): Promise<RegisteredTable> {
+    const ks = keySchema(topic, table);
+    const vs = valueSchema(topic, table);
+    const cacheKey = `${topic}\u0000${JSON.stringify(vs)}`;
+    const hit = this.registered.get(cacheKey);
+    if (hit) return hit;
+    const [keyId, valueId] = await Promise.all([this.registerSubject(`${topic}-key`, ks), this.registerSubject(`${topic}-value`, vs)]);
+    const reg: RegisteredTable = { topic, table, keyId, valueId, keyType: avroTypeOf(ks), valueType: avroTypeOf(vs) };
+    this.registered.set(cacheKey, reg);
+    this.writers.set(keyId, Promise.resolve({ type: reg.keyType }));
+    this.writers.set(valueId, Promise.resolve({ type: reg.valueType, table }));
+    return reg;
+  }
+
+  private async registerSubject(subject: string, schema: AvroSchema): Promise<number> {
+    if (!this.compatibilitySet.has(subject)) {
+      await this.setCompatibility(subject);
+      this.compatibilitySet.add(subject);
+    }
+    try {
+      return await retry(async () => {
+        const { id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
+        return id;
+      }, { maxElapsedMs: 30_000, retriable: (e) => !/incompatible|409|422/i.test(String((e as Error).message)) });
+    } catch (e) {
+      throw wrap(`unable to register schema for subject ${subject}`, e);
+    }
+  }
+
+  private async setCompatibility(subject: string): Promise<void> {
+    const res = await fetch(`${this.cfg.url}/config/${encodeURIComponent(subject)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json', ...this.authHeader() },
+      body: JSON.stringify({ compatibility: this.cfg.compatibility }),
+    }).catch((e: unknown) => { throw wrap(`unable to reach the schema registry at ${this.cfg.url}`, Object.assign(e as object, { retriable: true })); });
+    if (!res.ok) throw new FieldsyncError(`unable to set compatibility of ${subject}: registry answered ${res.status} ${await res.text()}`);
+  }
+
+  private authHeader(): Record<string, string> {
+    if (!this.cfg.username) return {};
+    return { authorization: `Basic ${Buffer.from(`${this.cfg.username}:${this.cfg.password ?? ''}`).toString('base64')}` };
+  }
+
+  encode(reg: RegisteredTable, e: ChangeEvent): { key: Buffer; value: Buffer } {
+    const keyCols = reg.table.key.map((k) => reg.table.columns.find((c) => c.name === k)!);
+    const key = frame(reg.keyId, reg.keyType.toBuffer(rowToAvro(e.key, keyCols)));
+    const value = frame(reg.valueId, reg.valueType.toBuffer({
+      op: e.op.toUpperCase(),
+      origin: e.origin,
+      commitTimeMicros: e.commitTimeMicros,
+      position: e.position,
+      changed: e.changed,
+      after: e.after ? rowToAvro(e.after, reg.table.columns) : null,
+    }));
+    return { key, value };
+  }
+
+  /** The writer schema for an id, fetched once. Unknown ids are data errors (dead-letter). */
+  private writer(id: number): Promise<WriterSchema> {
+    let w = this.writers.get(id);
+    if (!w) {
+      w = this.fetchSchema(id).then((schema) => {
+        const isEnvelope = schema.name === 'Envelope' && Boolean(schema['fieldsync.table']);
+        return { type: avroTypeOf(schema), ...(isEnvelope ? { table: tableFromValueSchema(schema) } : {}) };
+      });
+      w.catch(() => this.writers.delete(id)); // let a transient failure be retried
+      this.writers.set(id, w);
+    }
+    return w;
+  }
+
+  private async fetchSchema(id: number): Promise<AvroSchema> {
+    const res = await retry(async () => {
+      const r = await fetch(`${this.cfg.url}/schemas/ids/${id}`, { headers: this.authHeader() })
+        .catch((e: unknown) => { throw Object.assign(new FieldsyncError(`unable to reach the schema registry: ${(e as Error).message}`), { retriable: true }); });
+      if (r.status >= 500) throw new FieldsyncError(`registry answered ${r.status}`, { retriable: true });
+      return r;
+    }, { maxElapsedMs: 60_000 });
+    if (res.status === 404) throw new DataError(`schema id ${id} is not in the registry`);
+    if (!res.ok) throw new FieldsyncError(`unable to fetch schema ${id}: registry answered ${res.status}`);
+    const body = (await res.json()) as { schema: string };
+    try {
+      return JSON.parse(body.schema) as AvroSchema;
+    } catch {
+      throw new DataError(`schema id ${id} is not JSON`);
+    }
+  }
+
+  async decode(keyBuf: Buffer | null, valueBuf: Buffer): Promise<DecodedEvent> {
+    const { schemaId, body } = unframe(valueBuf);
+    const w = await this.writer(schemaId);
+    if (!w.table) throw new DataError(`schema id ${schemaId} is not a fieldsync change envelope`);
+    let rec: { op: string; origin: string; commitTimeMicros: bigint; position: string; changed: string[]; after: Record<string, unknown> | null };
+    try {
+      rec = w.type.fromBuffer(body) as typeof rec;
+    } catch (e) {
+      throw new DataError(`unable to decode message with schema ${schemaId}: ${(e as Error).message}`, e);
+    }
+    const table = w.table;
+    const after = rec.after ? rowFromAvro(rec.after, table.columns) : null;
+    let key: Row;
+    if (after) {
+      key = Object.fromEntries(table.key.map((k) => [k, after[k] ?? null]));
+    } else {
+      if (!keyBuf) throw new DataError('delete event without a message key');
+      const k = unframe(keyBuf);
+      const kw = await this.writer(k.schemaId);
+      const keyCols = table.key.map((name) => table.columns.find((c) => c.name === name)!);
+      try {
+        key = rowFromAvro(kw.type.fromBuffer(k.body) as Record<string, unknown>, keyCols);
+      } catch (e) {
+        throw new DataError(`unable to decode message key with schema ${k.schemaId}: ${(e as Error).message}`, e);
+      }
+    }
+    const op = OPS[rec.op];
+    if (!op) throw new DataError(`unknown operation ${rec.op}`);
+    return {
+      table,
+      valueSchemaId: schemaId,
+      event: { op, origin: rec.origin, commitTimeMicros: rec.commitTimeMicros, position: rec.position, key, after, changed: rec.changed },
+    };
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Avro schemas for one table's topic, generated from its columns, and the value
+ * conversions between canonical values (types.ts) and Avro.
+ *
+ * Key   = record of the key columns (non-null).
+ * Value = the envelope: op, origin, commit time, position, changed columns, and the row
+ *         after the change (null for a delete), every row field nullable with default null
+ *         so that adding a nullable column is a BACKWARD-compatible schema change.
+ *
+ * Every field carries a `fieldsync.type` attribute with the shared ColumnType (and
+ * `fieldsync.column` with the original column name when it is not a valid Avro name), so
+ * a consumer rebuilds the exact TableSchema from the writer's schema alone.
+ */
+import avro from 'avsc';
+import { dateToDays, daysToDate, decimalToUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
+import { DataError } from '../errors.js';
+import type { ColumnSpec, ColumnType, Row, TableSchema, Value } from '../types.js';
+
+export type AvroSchema = Record<string, unknown>;
+
+const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Avro field name for a column: the column name when valid, else a stable hex form. */
+export function avroFieldName(column: string): string {
+  return AVRO_NAME.test(column) ? column : `_x${Buffer.from(column, 'utf8').toString('hex')}`;
+}
+
+function namespaceOf(topic: string): string {
+  return topic.split('.').map((p) => p.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1')).join('.');
+}
+
+function avroType(t: ColumnType): unknown {
+  switch (t.kind) {
+    case 'int': return t.bits === 64 ? 'long' : 'int';
+    case 'float': return t.bits === 32 ? 'float' : 'double';
+    case 'decimal': return { type: 'bytes', logicalType: 'decimal', precision: t.precision, scale: t.scale };
+    case 'bool': return 'boolean';
+    case 'string': case 'json': return 'string';
+    case 'uuid': return { type: 'string', logicalType: 'uuid' };
+    case 'bytes': return 'bytes';
+    case 'date': return { type: 'int', logicalType: 'date' };
+    case 'time': return { type: 'long', logicalType: 'time-micros' };
+    case 'timestamp': return { type: 'long', logicalType: t.tz ? 'timestamp-micros' : 'local-timestamp-micros' };
+  }
+}
+
+function fieldOf(c: ColumnSpec, nullable: boolean): AvroSchema {
+  const f: AvroSchema = {
+    name: avroFieldName(c.name),
+    type: nullable ? ['null', avroType(c.type)] : avroType(c.type),
+    'fieldsync.type': c.type,
+  };
+  if (nullable) f.default = null;
+  if (f.name !== c.name) f['fieldsync.column'] = c.name;
+  if (c.lob) f['fieldsync.lob'] = true;
+  return f;
+}
+
+export function keySchema(topic: string, table: TableSchema): AvroSchema {
+  const cols = table.key.map((k) => table.columns.find((c) => c.name === k)!);
+  return { type: 'record', name: 'Key', namespace: namespaceOf(topic), fields: cols.map((c) => fieldOf(c, false)) };
+}
+
+export function valueSchema(topic: string, table: TableSchema): AvroSchema {
+  return {
+    type: 'record',
+    name: 'Envelope',
+    namespace: namespaceOf(topic),
+    'fieldsync.table': { schema: table.schema, name: table.name, key: table.key },
+    fields: [
+      { name: 'op', type: { type: 'enum', name: 'Op', symbols: ['INSERT', 'UPDATE', 'DELETE', 'SNAPSHOT'] } },
+      { name: 'origin', type: 'string' },
+      { name: 'commitTimeMicros', type: { type: 'long', logicalType: 'timestamp-micros' } },
+      { name: 'position', type: 'string' },
+      { name: 'changed', type: { type: 'array', items: 'string' } },
+      { name: 'after', type: ['null', { type: 'record', name: 'Row', fields: table.columns.map((c) => fieldOf(c, true)) }], default: null },
+    ],
+  };
+}
+
+/** Rebuild the TableSchema a value schema was generated from. */
+export function tableFromValueSchema(schema: AvroSchema): TableSchema {
+  const meta = schema['fieldsync.table'] as { schema: string; name: string; key: string[] } | undefined;
+  const fields = schema.fields as AvroSchema[] | undefined;
+  const after = fields?.find((f) => f.name === 'after');
+  const rowType = Array.isArray(after?.type) ? (after.type as AvroSchema[])[1] : undefined;
+  if (!meta || !rowType || !Array.isArray(rowType.fields)) throw new DataError('schema is not a fieldsync envelope (no fieldsync.table / after row)');
+  const columns: ColumnSpec[] = (rowType.fields as AvroSchema[]).map((f) => {
+    const type = f['fieldsync.type'] as ColumnType | undefined;
+    if (!type) throw new DataError(`envelope field ${String(f.name)} has no fieldsync.type`);
+    const col: ColumnSpec = { name: (f['fieldsync.column'] as string | undefined) ?? String(f.name), type, nullable: true };
+    if (f['fieldsync.lob']) col.lob = true;
+    return col;
+  });
+  return { schema: meta.schema, name: meta.name, columns, key: meta.key };
+}
+
+// ---------- values ----------
+
+/** avsc `long` as JavaScript bigint, so int64 values and stamps are exact. */
+const BigLong = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => { const b = Buffer.alloc(8); b.writeBigInt64LE(n); return b; },
+  fromJSON: (v: unknown) => BigInt(v as string),
+  toJSON: (n: bigint) => Number(n),
+  isValid: (n: unknown) => typeof n === 'bigint',
+  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+});
+
+/** `{type: 'long', logicalType}` → `'long'`, so avsc resolves it through the bigint registry entry. */
+function plainLongs(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(plainLongs);
+  if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (o.type === 'long' && Object.keys(o).every((k) => k === 'type' || k === 'logicalType')) return 'long';
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, k === 'fieldsync.type' ? v : plainLongs(v)]));
+  }
+  return node;
+}
+
+export function avroTypeOf(schema: AvroSchema): avro.Type {
+  return avro.Type.forSchema(plainLongs(schema) as avro.Schema, { registry: { long: BigLong } as unknown as Record<string, avro.Type>, wrapUnions: false });
+}
+
+function toAvro(v: Value, t: ColumnType, column: string): unknown {
+  if (v === null) return null;
+  switch (t.kind) {
+    case 'int': {
+      if (t.bits === 64) return typeof v === 'bigint' ? v : BigInt(v as number);
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new DataError(`column "${column}": ${String(v)} is not an integer`);
+      return n;
+    }
+    case 'decimal': return twosComplement(decimalToUnscaled(String(v), t.scale));
+    case 'date': return dateToDays(String(v));
+    case 'time': return timeToMicros(String(v));
+    case 'timestamp': return timestampToMicros(String(v));
+    case 'bytes': return Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+    case 'float': return Number(v);
+    case 'bool': return Boolean(v);
+    default: return String(v);
+  }
+}
+
+function fromAvro(v: unknown, t: ColumnType): Value {
+  if (v === null || v === undefined) return null;
+  switch (t.kind) {
+    case 'int': return t.bits === 64 ? (v as bigint) : (v as number);
+    case 'decimal': return unscaledToDecimal(fromTwosComplement(v as Buffer), t.scale);
+    case 'date': return daysToDate(v as number);
+    case 'time': return microsToTime(v as bigint);
+    case 'timestamp': return microsToTimestamp(v as bigint);
+    default: return v as Value;
+  }
+}
+
+export function rowToAvro(row: Row, columns: ColumnSpec[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of columns) out[avroFieldName(c.name)] = toAvro(row[c.name] ?? null, c.type, c.name);
+  return out;
+}
+
+/** Decode an Avro row with the writer's columns; columns not in the writer schema are absent. */
+export function rowFromAvro(rec: Record<string, unknown>, columns: ColumnSpec[]): Row {
+  const out: Row = {};
+  for (const c of columns) out[c.name] = fromAvro(rec[avroFieldName(c.name)], c.type);
+  return out;
+}
+
+export function twosComplement(n: bigint): Buffer {
+  // Minimal width w such that -2^(8w-1) <= n < 2^(8w-1).
+  let width = 1;
+  while (n >= 1n << BigInt(8 * width - 1) || n < -(1n << BigInt(8 * width - 1))) width++;
+  const v = n < 0n ? (1n << BigInt(8 * width)) + n : n;
+  return Buffer.from(v.toString(16).padStart(width * 2, '0'), 'hex');
+}
+
+export function fromTwosComplement(b: Buffer): bigint {
+  if (b.length === 0) return 0n;
+  const v = BigInt(`0x${b.toString('hex')}`);
+  return b[0]! & 0x80 ? v - (1n << BigInt(b.length * 8)) : v;
+}

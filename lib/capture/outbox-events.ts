@@ -1,0 +1,100 @@
+/**
+ * Turns one outbox row (written by the generated triggers) into change events.
+ *
+ *   'I' insert  after = the new row, changed = every column the row JSON carries
+ *   'U' update  after = the new row, changed = the columns the trigger found changed;
+ *               an update that changes a key column becomes a delete of the old key
+ *               followed by an insert of the new row (a different message key, so the
+ *               old key's partition learns the row is gone)
+ *   'D' delete  after = null, key = the old row's key, changed = []
+ *
+ * Values are decoded exactly with the column types (row-json.ts). A row JSON member that
+ * is not a known column means the table gained a column: the caller re-introspects the
+ * table and decodes again (decodeOutboxRow reports it instead of dropping the value).
+ */
+import type { DialectName } from '../dialect/dialect.js';
+import type { ChangeEvent, TableChange } from '../event/change-event.js';
+import { DataError } from '../errors.js';
+import type { Row, TableSchema } from '../types.js';
+import { decodeRowJson } from './row-json.js';
+
+export interface OutboxRow {
+  seq: bigint;
+  tableSchema: string;
+  tableName: string;
+  op: 'I' | 'U' | 'D';
+  changed: string[] | null;
+  oldRow: string | null;
+  newRow: string | null;
+  origin: string;
+  commitMicros: bigint;
+}
+
+/** Normalise a driver row of the outbox table. */
+export function outboxRowFromDb(r: Record<string, unknown>): OutboxRow {
+  const op = String(r.op);
+  if (op !== 'I' && op !== 'U' && op !== 'D') throw new DataError(`outbox row ${String(r.seq)}: unknown op "${op}"`);
+  let changed: string[] | null = null;
+  if (Array.isArray(r.changed)) changed = r.changed.map(String);
+  else if (typeof r.changed === 'string') changed = JSON.parse(r.changed) as string[];
+  const text = (v: unknown): string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+  return {
+    seq: BigInt(String(r.seq)),
+    tableSchema: String(r.table_schema),
+    tableName: String(r.table_name),
+    op,
+    changed,
+    oldRow: text(r.old_row),
+    newRow: text(r.new_row),
+    origin: String(r.origin),
+    commitMicros: BigInt(String(r.commit_micros)),
+  };
+}
+
+export interface DecodedOutboxRow {
+  changes: TableChange[];
+  /** Row JSON members that are not columns of `table` (the table has gained columns). */
+  unknownColumns: string[];
+}
+
+function keyOf(row: Row, table: TableSchema, seq: bigint): Row {
+  const key: Row = {};
+  for (const k of table.key) {
+    const v = row[k];
+    if (v === undefined || v === null) throw new DataError(`outbox row ${seq} of ${table.name}: key column "${k}" is missing or NULL`);
+    key[k] = v;
+  }
+  return key;
+}
+
+export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string, dialect: DialectName): DecodedOutboxRow {
+  const base = { origin: r.origin, commitTimeMicros: r.commitMicros, position: `outbox:${r.seq}` };
+  const ev = (e: Omit<ChangeEvent, 'origin' | 'commitTimeMicros' | 'position'>): TableChange => ({ table, source, event: { ...base, ...e } });
+  const unknown = new Set<string>();
+  const decode = (text: string | null, what: string) => {
+    if (text === null) throw new DataError(`outbox row ${r.seq} of ${table.name}: ${what} row is missing`);
+    const d = decodeRowJson(text, table.columns, dialect);
+    d.unknown.forEach((u) => unknown.add(u));
+    return d;
+  };
+  const changes: TableChange[] = [];
+  if (r.op === 'I') {
+    const n = decode(r.newRow, 'new');
+    changes.push(ev({ op: 'insert', key: keyOf(n.row, table, r.seq), after: n.row, changed: Object.keys(n.row) }));
+  } else if (r.op === 'D') {
+    const o = decode(r.oldRow, 'old');
+    changes.push(ev({ op: 'delete', key: keyOf(o.row, table, r.seq), after: null, changed: [] }));
+  } else {
+    const n = decode(r.newRow, 'new');
+    const changed = (r.changed ?? []).filter((c) => c in n.row);
+    (r.changed ?? []).filter((c) => !(c in n.row)).forEach((c) => unknown.add(c));
+    if (changed.some((c) => table.key.includes(c))) {
+      const o = decode(r.oldRow, 'old');
+      changes.push(ev({ op: 'delete', key: keyOf(o.row, table, r.seq), after: null, changed: [] }));
+      changes.push(ev({ op: 'insert', key: keyOf(n.row, table, r.seq), after: n.row, changed: Object.keys(n.row) }));
+    } else {
+      changes.push(ev({ op: 'update', key: keyOf(n.row, table, r.seq), after: n.row, changed }));
+    }
+  }
+  return { changes, unknownColumns: [...unknown] };
+}

@@ -1,0 +1,151 @@
+/**
+ * Reads the row JSON that outbox triggers write (PostgreSQL `to_json(NEW)`, MySQL
+ * `JSON_OBJECT(...)`) back into canonical values without losing exactness.
+ *
+ * JSON.parse would turn numbers into doubles (a numeric(38,10) or a bigint would be
+ * rounded), so the object is scanned by hand: each top-level member keeps the raw source
+ * text of its value, and the conversion to the canonical form is done per column with the
+ * column type from introspection:
+ *
+ *   number text   → int / bigint / decimal / float from the digits as written
+ *   "string"      → the JSON-unescaped string (timestamps, dates, uuids, text)
+ *   object/array  → kept as its JSON text (json / jsonb columns)
+ *   bytes         → PostgreSQL "\x0a0b" (bytea hex output) or escape output; MySQL HEX() text
+ *   MySQL TIMESTAMP columns arrive as UNIX_TIMESTAMP(col) text (seconds with fraction), so
+ *   the writer's session time zone cannot shift them.
+ */
+import { canonicalValue, decimalToUnscaled, microsToTimestamp } from '../canonical.js';
+import { DataError } from '../errors.js';
+import type { DialectName } from '../dialect/dialect.js';
+import type { ColumnSpec, Row, Value } from '../types.js';
+
+/** Top-level members of a JSON object, each value as its raw JSON text. */
+export type RawObject = Map<string, string>;
+
+function skipWs(s: string, i: number): number {
+  while (i < s.length && (s[i] === ' ' || s[i] === '\n' || s[i] === '\r' || s[i] === '\t')) i++;
+  return i;
+}
+
+/** Index just after the JSON string starting at i (s[i] === '"'). */
+function endOfString(s: string, i: number): number {
+  for (let j = i + 1; j < s.length; j++) {
+    const c = s[j];
+    if (c === '\\') j++;
+    else if (c === '"') return j + 1;
+  }
+  throw new DataError('row JSON: unterminated string');
+}
+
+/** Index just after the JSON value starting at i. */
+function endOfValue(s: string, i: number): number {
+  const c = s[i];
+  if (c === '"') return endOfString(s, i);
+  if (c === '{' || c === '[') {
+    let depth = 0;
+    for (let j = i; j < s.length; j++) {
+      const d = s[j];
+      if (d === '"') { j = endOfString(s, j) - 1; continue; }
+      if (d === '{' || d === '[') depth++;
+      else if (d === '}' || d === ']') {
+        depth--;
+        if (depth === 0) return j + 1;
+      }
+    }
+    throw new DataError('row JSON: unbalanced brackets');
+  }
+  let j = i;
+  while (j < s.length && !/[\s,}\]]/.test(s[j]!)) j++;
+  if (j === i) throw new DataError(`row JSON: unexpected character at ${i}`);
+  return j;
+}
+
+/** Parse `{"k": <value>, ...}` keeping every value's raw text. */
+export function parseRawObject(text: string): RawObject {
+  const out: RawObject = new Map();
+  let i = skipWs(text, 0);
+  if (text[i] !== '{') throw new DataError('row JSON: not an object');
+  i = skipWs(text, i + 1);
+  if (text[i] === '}') return out;
+  for (;;) {
+    if (text[i] !== '"') throw new DataError(`row JSON: expected a member name at ${i}`);
+    const keyEnd = endOfString(text, i);
+    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    i = skipWs(text, keyEnd);
+    if (text[i] !== ':') throw new DataError(`row JSON: expected ":" at ${i}`);
+    i = skipWs(text, i + 1);
+    const valueEnd = endOfValue(text, i);
+    out.set(key, text.slice(i, valueEnd));
+    i = skipWs(text, valueEnd);
+    if (text[i] === ',') { i = skipWs(text, i + 1); continue; }
+    if (text[i] === '}') return out;
+    throw new DataError(`row JSON: expected "," or "}" at ${i}`);
+  }
+}
+
+/** PostgreSQL bytea text output: hex ("\x0aff") or the legacy escape format. */
+function pgBytea(text: string): Buffer {
+  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex');
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (text[i] === '\\') {
+      if (text[i + 1] === '\\') { bytes.push(0x5c); i++; continue; }
+      bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
+      i += 3;
+    } else {
+      bytes.push(c);
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** One raw JSON value of column `col` → canonical value. */
+export function rawToValue(raw: string, col: ColumnSpec, dialect: DialectName): Value {
+  if (raw === 'null') return null;
+  const t = col.type;
+  try {
+    // json columns carry their JSON text as written (an object, array, scalar or, from MySQL, a string of JSON text)
+    if (t.kind === 'json') return dialect === 'mysql' && raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+    const scalar = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+    switch (t.kind) {
+      case 'bytes':
+        return dialect === 'postgres' ? pgBytea(scalar) : Buffer.from(scalar, 'hex');
+      case 'float':
+        return Number(scalar); // "NaN", "Infinity" arrive as strings, finite values as shortest round-trip text
+      case 'bool':
+        return scalar === 'true' || scalar === '1' || scalar === 't';
+      case 'timestamp':
+        if (dialect === 'mysql' && t.tz) return microsToTimestamp(decimalToUnscaled(scalar, 6));
+        return canonicalValue(scalar, t, col.name);
+      default:
+        return canonicalValue(scalar, t, col.name);
+    }
+  } catch (e) {
+    if (e instanceof DataError) throw new DataError(`column "${col.name}": ${e.message}`, e);
+    throw e;
+  }
+}
+
+export interface DecodedRow {
+  row: Row;
+  /** Members of the JSON that are not known columns (a column added at the source). */
+  unknown: string[];
+  /** Known columns the JSON lacks (a column dropped at the source, or a trigger older than the column). */
+  missing: string[];
+}
+
+/** A whole row JSON → canonical row over `columns`. */
+export function decodeRowJson(text: string, columns: ColumnSpec[], dialect: DialectName): DecodedRow {
+  const raw = parseRawObject(text);
+  const row: Row = {};
+  const missing: string[] = [];
+  for (const c of columns) {
+    const v = raw.get(c.name);
+    if (v === undefined) { missing.push(c.name); continue; }
+    row[c.name] = rawToValue(v, c, dialect);
+  }
+  const known = new Set(columns.map((c) => c.name));
+  const unknown = [...raw.keys()].filter((k) => !known.has(k));
+  return { row, unknown, missing };
+}

@@ -1,0 +1,88 @@
+/**
+ * Local-edit stamping triggers for a MySQL / MariaDB target table T (the rules are the
+ * PostgreSQL ones, see postgres/stamp-triggers.ts):
+ *
+ *   AFTER INSERT  → _fs_ins and every field stamp; a tomb row for the key is dropped
+ *   AFTER UPDATE  → the stamps of the columns whose value changed (<=>: NULL-safe);
+ *                   a key change is a delete of the old key and an insert of the new one
+ *   AFTER DELETE  → _fs_del; the row's field values move to T__fs_tomb
+ *
+ * skipped inside a fieldsync applier session (@fieldsync_applier = 1). A stamp is never
+ * lower than one tick above the stamp it replaces (a local edit is causally after the
+ * value it overwrote). MySQL's GREATEST() is NULL when an argument is NULL, hence the
+ * COALESCEs. The statements avoid VALUES()/row aliases so one text serves both servers.
+ */
+import { DELETE_STAMP, INSERT_STAMP, applierSessionSql, clockTable, fieldColumns, nowStampSql, tombTable } from '../../merge/clock-layout.js';
+import { ORIGIN_SPACE, originCode } from '../../stamp.js';
+import type { TableSchema } from '../../types.js';
+import { mysqlDialect as d } from './dialect.js';
+
+const q = (s: string) => d.quote(s);
+
+export type TriggerEvent = 'insert' | 'update' | 'delete';
+
+export function stampTriggerName(t: { name: string }, event: TriggerEvent): string {
+  return `${t.name}__fs_st${event[0]}`;
+}
+
+/** The trigger bodies (BEGIN … END), by event. */
+export function stampTriggerBodies(t: TableSchema, origin: string): Record<TriggerEvent, string> {
+  const code = originCode(origin);
+  const tick = ORIGIN_SPACE.toString();
+  const now = '_fs_now_stamp';
+  const above = (col: string) => `COALESCE((${col} DIV ${tick} + 1) * ${tick} + ${code}, ${now})`;
+  const clock = d.qualified(clockTable(t));
+  const tomb = d.qualified(tombTable(t));
+  const keys = t.key.map(q);
+  const fields = fieldColumns(t);
+  const keyWhere = (rec: string) => t.key.map((k) => `${q(k)} = ${rec}.${q(k)}`).join(' AND ');
+  const keyVals = (rec: string) => t.key.map((k) => `${rec}.${q(k)}`).join(', ');
+  const firstKey = q(t.key[0]!);
+
+  const onDelete = `
+      INSERT INTO ${clock} (${keys.join(', ')}) VALUES (${keyVals('OLD')}) ON DUPLICATE KEY UPDATE ${firstKey} = ${firstKey};
+      UPDATE ${clock} SET ${q(DELETE_STAMP)} = GREATEST(${now}, ${above(q(INSERT_STAMP))}, ${above(q(DELETE_STAMP))}) WHERE ${keyWhere('OLD')};
+      DELETE FROM ${tomb} WHERE ${keyWhere('OLD')};
+      INSERT INTO ${tomb} (${t.columns.map((c) => q(c.name)).join(', ')}) VALUES (${t.columns.map((c) => `OLD.${q(c.name)}`).join(', ')});`;
+  const insertSets = [`${q(INSERT_STAMP)} = GREATEST(${now}, ${above(q(INSERT_STAMP))}, ${above(q(DELETE_STAMP))})`, ...fields.map((f) => `${q(f)} = GREATEST(${now}, ${above(q(f))})`)];
+  const onInsert = `
+      INSERT INTO ${clock} (${keys.join(', ')}) VALUES (${keyVals('NEW')}) ON DUPLICATE KEY UPDATE ${firstKey} = ${firstKey};
+      UPDATE ${clock} SET ${insertSets.join(', ')} WHERE ${keyWhere('NEW')};
+      DELETE FROM ${tomb} WHERE ${keyWhere('NEW')};`;
+  // each assignment reads only its own column: MySQL's left-to-right SET order cannot leak
+  const updateSets = fields.map((f) => `${q(f)} = IF(NEW.${q(f)} <=> OLD.${q(f)}, ${q(f)}, GREATEST(${now}, ${above(q(f))}))`);
+  const onUpdate = fields.length === 0 ? '' : `
+      INSERT INTO ${clock} (${keys.join(', ')}, ${q(INSERT_STAMP)}) VALUES (${keyVals('NEW')}, 0) ON DUPLICATE KEY UPDATE ${firstKey} = ${firstKey};
+      UPDATE ${clock} SET ${updateSets.join(', ')} WHERE ${keyWhere('NEW')};`;
+  const keySame = t.key.map((k) => `NEW.${q(k)} <=> OLD.${q(k)}`).join(' AND ');
+
+  const wrapBody = (inner: string) => `BEGIN
+  DECLARE ${now} BIGINT DEFAULT ${nowStampSql(d, origin)};
+  -- writes of a fieldsync applier session carry their own stamps: never re-stamp them
+  IF NOT (${applierSessionSql(d)}) THEN${inner}
+  END IF;
+END`;
+  return {
+    insert: wrapBody(onInsert),
+    delete: wrapBody(onDelete),
+    update: wrapBody(`
+    IF NOT (${keySame}) THEN${onDelete}${onInsert}${onUpdate ? `
+    ELSE${onUpdate}` : ''}
+    END IF;`),
+  };
+}
+
+/**
+ * Statements that (re)install the three triggers. MariaDB replaces a trigger atomically
+ * (CREATE OR REPLACE); MySQL needs DROP + CREATE.
+ */
+export function stampTriggerSqls(t: TableSchema, origin: string, mariadb: boolean): string[] {
+  const bodies = stampTriggerBodies(t, origin);
+  const out: string[] = [];
+  for (const event of ['insert', 'update', 'delete'] as const) {
+    const name = d.qualified({ schema: t.schema, name: stampTriggerName(t, event) });
+    if (!mariadb) out.push(`DROP TRIGGER IF EXISTS ${name}`);
+    out.push(`CREATE ${mariadb ? 'OR REPLACE ' : ''}TRIGGER ${name} AFTER ${event.toUpperCase()} ON ${d.qualified(t)} FOR EACH ROW ${bodies[event]}`);
+  }
+  return out;
+}

@@ -1,0 +1,170 @@
+/**
+ * Generations of a live table (names.ts): finding backups, pruning them, cleaning what a
+ * killed run left behind, and the dialect-specific atomic swap used by refresh and
+ * rollback (lib/dialect/{postgres,mysql}/swap.ts).
+ *
+ * Leftovers of a dead run, cleaned at the start of the next run (which holds the table's
+ * lock, so the dead run cannot still be working):
+ *   - MySQL only: triggers found on a stage or backup table. A swap moves live's triggers
+ *     to the incoming table under LOCK TABLES just before the RENAME; a run killed in
+ *     between leaves them there, so they are moved back to live. (After a completed swap
+ *     backups carry no triggers on MySQL, so anything found there is such a leftover.)
+ *   - the window-log triggers and log table (triggers first: they write to the table);
+ *   - the stage tables.
+ * The live generation itself is only ever changed by the atomic swap, so a kill at any
+ * moment leaves it intact.
+ */
+import type { Db } from '../dialect/dialect.js';
+import { moveTriggers, mysqlSwap, triggersOf } from '../dialect/mysql/swap.js';
+import { pgPrepareDefinition, pgSwap, pgValidateForeignKeys } from '../dialect/postgres/swap.js';
+import type { PreparedDefinition } from '../dialect/postgres/swap.js';
+import type { Logger } from '../log.js';
+import { retry } from '../retry.js';
+import type { Generation, TableName } from './names.js';
+import { backupGeneration, backupNumbers, liveGeneration, stageGeneration, windowLog, windowTriggerNames } from './names.js';
+import type { Session } from './session.js';
+import { openSession } from './session.js';
+import { dropWindow } from './window.js';
+
+export async function tableNamesInSchema(s: Pick<Session, 'dialect' | 'query'>, schema: string): Promise<string[]> {
+  const rows = s.dialect.name === 'postgres'
+    ? await s.query('SELECT tablename AS name FROM pg_tables WHERE schemaname = $1', [schema || 'public'])
+    : await s.query(`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schema ? '?' : 'DATABASE()'}`, schema ? [schema] : []);
+  return rows.map((r) => String(r.name));
+}
+
+export async function tableExists(s: Pick<Session, 'dialect' | 'query'>, t: TableName): Promise<boolean> {
+  return (await tableNamesInSchema(s, t.schema)).includes(t.name);
+}
+
+export async function listBackups(s: Pick<Session, 'dialect' | 'query'>, into: TableName): Promise<number[]> {
+  return backupNumbers(into, await tableNamesInSchema(s, into.schema));
+}
+
+async function dropGeneration(s: Session, g: Generation): Promise<void> {
+  for (const t of [g.data, g.clock, g.tomb]) await s.execute(`DROP TABLE IF EXISTS ${s.dialect.qualified(t)}`);
+}
+
+/** Keep the newest `keep` backup generations, drop the older ones. */
+export async function pruneBackups(s: Session, into: TableName, keep: number): Promise<number[]> {
+  const all = await listBackups(s, into);
+  const drop = all.slice(0, Math.max(0, all.length - keep));
+  for (const n of drop) await dropGeneration(s, backupGeneration(into, n));
+  return drop;
+}
+
+/** Undo what a killed refresh or rollback left behind (see the header). */
+export async function cleanupLeftovers(s: Session, into: TableName, log: Logger): Promise<void> {
+  const live = liveGeneration(into);
+  const stage = stageGeneration(into);
+  const names = await tableNamesInSchema(s, into.schema);
+  if (s.dialect.name === 'mysql') {
+    const window = windowTriggerNames(into);
+    const companions: Generation[] = [stage, ...backupNumbers(into, names).map((n) => backupGeneration(into, n))];
+    for (const g of companions) {
+      for (const [from, to] of [[g.data, live.data], [g.clock, live.clock], [g.tomb, live.tomb]] as const) {
+        if (!names.includes(from.name)) continue;
+        const defs = (await triggersOf(s, from)).filter((t) => t.name !== window.insert && t.name !== window.update);
+        if (defs.length === 0) continue;
+        log.warn({ table: into.name, from: from.name, triggers: defs.map((t) => t.name) }, 'moving triggers left on a companion table by an interrupted swap back to live');
+        await moveTriggers(s, defs, to);
+      }
+    }
+  }
+  await dropWindow(s, into, live, names.includes(live.clock.name));
+  await dropGeneration(s, stage);
+  if (names.includes(windowLog(into).name)) log.info({ table: into.name }, 'dropped the window log of an interrupted refresh');
+}
+
+export interface SwapRequest {
+  db: Db;
+  /** The lock-holding session, used to watch the MySQL rename queue. */
+  watch: Session;
+  into: TableName;
+  incoming: Generation;
+  /** Where the live generation goes. */
+  outgoing: Generation;
+  /** Rollback: the name the live generation is parked under during the three-way rename. */
+  parking?: Generation;
+  /** Copy (PostgreSQL) / move (MySQL) live's triggers etc. to the incoming tables. */
+  carryDefinition: boolean;
+  skipTriggers: string[];
+  /** Extra tables to lock (the window log), with MySQL aliases for the under-lock SQL. */
+  lockList: { table: TableName; alias?: string }[];
+  underLock?: (s: Pick<Session, 'dialect' | 'query' | 'execute'>) => Promise<void>;
+  lockTimeoutMs: number;
+  log: Logger;
+}
+
+function renamePairs(r: SwapRequest): [TableName, TableName][] {
+  const live = liveGeneration(r.into);
+  const pairs: [TableName, TableName][] = [];
+  const parts = ['data', 'clock', 'tomb'] as const;
+  if (r.parking) {
+    for (const p of parts) pairs.push([live[p], r.parking[p]]);
+    for (const p of parts) pairs.push([r.incoming[p], live[p]]);
+    for (const p of parts) pairs.push([r.parking[p], r.outgoing[p]]);
+  } else {
+    for (const p of parts) { pairs.push([live[p], r.outgoing[p]]); pairs.push([r.incoming[p], live[p]]); }
+  }
+  return pairs;
+}
+
+/** The atomic swap; retried on lock timeouts and deadlocks. Returns lock-held and rename times. */
+export async function swapGenerations(r: SwapRequest): Promise<{ lockedMs: number; renameMs: number }> {
+  const live = liveGeneration(r.into);
+  const parts = ['data', 'clock', 'tomb'] as const;
+  const carry: [TableName, TableName][] = r.carryDefinition ? parts.map((p) => [live[p], r.incoming[p]]) : [];
+  const onRetry = (e: unknown, attempt: number, delayMs: number) => r.log.warn({ table: r.into.name, attempt, delayMs, err: e }, 'swap lock not granted in time; retrying');
+  if (r.db.dialect.name === 'postgres') {
+    const prepared: PreparedDefinition[] = [];
+    for (const [from, to] of carry) prepared.push(await pgPrepareDefinition(r.db, from, to, r.skipTriggers));
+    const out = await retry(() => r.db.transaction((tx) => pgSwap(tx, {
+      lock: [...parts.map((p) => live[p]), ...parts.map((p) => r.incoming[p]), ...r.lockList.map((l) => l.table)],
+      renames: renamePairs(r).map(([a, b]) => [a, b.name]),
+      prepared,
+      sequences: [[live.data, r.incoming.data]],
+      skipTriggers: r.skipTriggers,
+      underLock: r.underLock,
+      lockTimeoutMs: r.lockTimeoutMs,
+    })), { retries: 20, maxElapsedMs: 10 * 60_000, initialDelayMs: 200, maxDelayMs: 5000, onRetry });
+    // The FKs were added NOT VALID; validating takes no exclusive lock.
+    const fks = prepared.filter((p) => p.from.name === live.data.name).flatMap((p) => p.validate);
+    if (fks.length) await pgValidateForeignKeys(r.db, live.data, fks);
+    return out;
+  }
+  return retry(async () => {
+    const a = await openSession(r.db);
+    const b = await openSession(r.db);
+    let broken = false;
+    try {
+      const aliasLocks = r.lockList;
+      const lock = [...parts.map((p) => ({ table: live[p] })), ...parts.map((p) => ({ table: r.incoming[p] })), ...aliasLocks];
+      return await mysqlSwap(a, b, r.watch, {
+        lock: dedupeLocks(lock),
+        renames: renamePairs(r),
+        moveTriggers: carry,
+        skipTriggers: r.skipTriggers,
+        underLock: r.underLock,
+        lockTimeoutMs: r.lockTimeoutMs,
+        onStep: (step, ms) => r.log.debug({ table: r.into.name, step, ms: Math.round(ms * 10) / 10 }, 'swap step'),
+      });
+    } catch (e) {
+      broken = true;
+      throw e;
+    } finally {
+      a.release(broken);
+      b.release(broken);
+    }
+  }, { retries: 20, maxElapsedMs: 10 * 60_000, initialDelayMs: 200, maxDelayMs: 5000, onRetry });
+}
+
+function dedupeLocks(list: { table: TableName; alias?: string }[]): { table: TableName; alias?: string }[] {
+  const seen = new Set<string>();
+  return list.filter((l) => {
+    const k = `${l.table.schema}.${l.table.name}/${l.alias ?? ''}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

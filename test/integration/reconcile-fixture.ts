@@ -1,0 +1,137 @@
+/**
+ * Shared scenario of the reconcile integration tests: a PostgreSQL source table (the
+ * billing side, with an `updated_at` version column) and a target table in MariaDB or
+ * PostgreSQL (the invoice side) kept by the Sink (clock, tomb, local-edit triggers).
+ *
+ * The expected target state is tracked in JS alongside every change the test makes, so
+ * the assertions compare the whole table with an independent model, not with itself.
+ */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { FieldsyncConfig } from '../../lib/config/schema.js';
+import type { Db } from '../../lib/dialect/dialect.js';
+import { openDb } from '../../lib/dialect/index.js';
+import { stack, stackConfig, uniqueName } from '../support/helpers.js';
+
+export type TargetKind = 'mysql' | 'postgres';
+
+export interface ExpectedRow {
+  id: number;
+  name: string;
+  email: string | null;
+  phone: string | null;
+  balance: string;
+  note: string | null;
+}
+
+export const COLUMNS = ['id', 'name', 'email', 'phone', 'balance', 'note'] as const;
+
+export interface Scenario {
+  kind: TargetKind;
+  cfg: FieldsyncConfig;
+  configDoc: Record<string, unknown>;
+  source: Db;
+  target: Db;
+  /** Plain (non-applier) session on the target: the invoice app's own users. */
+  targetUser: Db;
+  sourceTable: string;
+  targetTable: string;
+  expected: Map<number, ExpectedRow>;
+  close(): Promise<void>;
+}
+
+export function scenarioConfig(kind: TargetKind, sourceTable: string, targetTable: string, maxCountDrift = 0.5): { cfg: FieldsyncConfig; doc: Record<string, unknown> } {
+  const doc = {
+    kafka: { brokers: stack.kafkaBrokers, topicPrefix: uniqueName('t') },
+    registry: { url: stack.registryUrl },
+    databases: {
+      billing: { dialect: 'postgres', url: stack.pgUrl('fieldsync_test'), origin: 'billing' },
+      invoice: kind === 'mysql'
+        ? { dialect: 'mysql', url: stack.mysqlUrl('fieldsync_test2'), origin: 'invoice' }
+        : { dialect: 'postgres', url: stack.pgUrl('fieldsync_test2'), origin: 'invoice' },
+    },
+    reconciler: {
+      backupsToKeep: 2,
+      stageBatchRows: 20000,
+      jobs: [{ source: 'billing', table: `public.${sourceTable}`, target: 'invoice', into: targetTable, versionColumn: 'updated_at', maxCountDrift }],
+    },
+    http: { host: '127.0.0.1', port: 0 },
+  };
+  const cfg = stackConfig(doc);
+  return { cfg, doc };
+}
+
+export function writeConfigFile(doc: Record<string, unknown>): string {
+  const file = join(tmpdir(), `${uniqueName('reconcile')}.yaml`);
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+export const nameOf = (i: number) => `client ${i}`;
+export const balanceOf = (i: number) => `${(i % 100000)}.${String(i % 100).padStart(2, '0')}`;
+
+/** Create the source table with `rows` rows (ids 1..rows), versions in the past. */
+export async function createScenario(kind: TargetKind, rows: number, opts: { maxCountDrift?: number } = {}): Promise<Scenario> {
+  const sourceTable = uniqueName('rc_src');
+  const targetTable = uniqueName('rc_tgt');
+  const { cfg, doc } = scenarioConfig(kind, sourceTable, targetTable, opts.maxCountDrift);
+  const source = openDb(cfg.databases.billing!);
+  const target = openDb(cfg.databases.invoice!, { applierSession: true });
+  const targetUser = openDb(cfg.databases.invoice!);
+  await source.execute(`CREATE TABLE ${sourceTable} (id bigint PRIMARY KEY, name text NOT NULL, email varchar(200), phone varchar(50),
+    balance numeric(12,2) NOT NULL, note text, updated_at timestamptz(6) NOT NULL)`);
+  await source.execute(`INSERT INTO ${sourceTable} SELECT i, 'client ' || i, 'c' || i || '@billing.example', '+1-' || i, ((i % 100000) || '.' || lpad((i % 100)::text, 2, '0'))::numeric,
+    CASE WHEN i % 7 = 0 THEN E'tab\\there\\nnew line \\\\ backslash' ELSE NULL END, now() - interval '1 day' FROM generate_series(1, $1) AS i`, [rows]);
+  const expected = new Map<number, ExpectedRow>();
+  for (let i = 1; i <= rows; i++) {
+    expected.set(i, { id: i, name: nameOf(i), email: `c${i}@billing.example`, phone: `+1-${i}`, balance: balanceOf(i), note: i % 7 === 0 ? 'tab\there\nnew line \\ backslash' : null });
+  }
+  return {
+    kind, cfg, configDoc: doc, source, target, targetUser, sourceTable, targetTable, expected,
+    async close() {
+      await source.execute(`DROP TABLE IF EXISTS ${sourceTable}`).catch(() => undefined);
+      const names = await tablesLike(target, kind, targetTable);
+      for (const n of names) await target.execute(`DROP TABLE IF EXISTS ${target.dialect.quote(n)}`).catch(() => undefined);
+      await source.close();
+      await target.close();
+      await targetUser.close();
+    },
+  };
+}
+
+export async function tablesLike(db: Db, kind: TargetKind, prefix: string): Promise<string[]> {
+  const rows = kind === 'postgres'
+    ? await db.query(`SELECT tablename AS n FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE $1`, [`${prefix}%`])
+    : await db.query(`SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?`, [`${prefix}%`]);
+  return rows.map((r) => String(r.n));
+}
+
+/** The live target table as ExpectedRow values, by id. */
+export async function readTarget(s: Scenario, table = s.targetTable): Promise<Map<number, ExpectedRow>> {
+  const q = s.target.dialect.quote;
+  const rows = await s.target.query(`SELECT ${COLUMNS.map((c) => q(c)).join(', ')} FROM ${q(table)} ORDER BY id`);
+  const out = new Map<number, ExpectedRow>();
+  for (const r of rows) {
+    const id = Number(r.id);
+    out.set(id, { id, name: String(r.name), email: r.email === null ? null : String(r.email), phone: r.phone === null ? null : String(r.phone), balance: String(r.balance), note: r.note === null ? null : String(r.note) });
+  }
+  return out;
+}
+
+/** Differences between the model and the table (first few), for a readable assertion. */
+export function diff(expected: Map<number, ExpectedRow>, actual: Map<number, ExpectedRow>, max = 10): string[] {
+  const out: string[] = [];
+  for (const [id, e] of expected) {
+    const a = actual.get(id);
+    if (!a) out.push(`row ${id} missing`);
+    else for (const c of COLUMNS) if (e[c] !== a[c]) out.push(`row ${id} ${c}: expected ${JSON.stringify(e[c])}, got ${JSON.stringify(a[c])}`);
+    if (out.length >= max) return out;
+  }
+  for (const id of actual.keys()) {
+    if (!expected.has(id)) out.push(`row ${id} should not exist`);
+    if (out.length >= max) return out;
+  }
+  return out;
+}
