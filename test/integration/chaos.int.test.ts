@@ -12,6 +12,7 @@ describe('chaos (CI size)', () => {
     const report = await runChaos({
       streamMs: Number(process.env.CHAOS_CI_STREAM_SECONDS ?? '45') * 1000,
       ratePerSide: 100,
+      ...(process.env.CHAOS_SEED ? { seed: Number(process.env.CHAOS_SEED) } : {}),
       convergeTimeoutMs: 60_000,
       log: (m) => process.stdout.write(`[chaos] ${m}\n`),
     });

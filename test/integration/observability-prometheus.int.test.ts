@@ -125,7 +125,11 @@ describe('Prometheus scrapes capture and applier during a stream', () => {
       return v && v[0]! > 0 ? v : undefined;
     }, 60_000, 1000);
     expect(rate[0]).toBeGreaterThan(0);
-    const captured = await waitFor('captured events in Prometheus', () => hasData('sum(fieldsync_capture_events_total)'), 30_000, 1000);
+    // the scrape lags the stream by up to one scrape interval: poll until the counter has caught up
+    const captured = await waitFor('every captured event counted in Prometheus', async () => {
+      const v = await hasData('sum(fieldsync_capture_events_total)');
+      return v && v[0]! >= 2 * ROWS ? v : undefined;
+    }, 30_000, 1000);
     expect(captured[0]).toBeGreaterThanOrEqual(2 * ROWS);
     const applied = await waitFor('every applied event counted', async () => {
       const v = await hasData(`sum(fieldsync_applier_events_total{table="${table}"})`);

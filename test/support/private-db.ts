@@ -107,7 +107,10 @@ export async function startPrivatePostgres(opts: PrivateDbOptions = {}): Promise
   await asOwner('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1', port: String(port), unix_socket_directories: root,
-    fsync: 'off', full_page_writes: 'off', synchronous_commit: 'off', shared_buffers: '32MB', max_connections: '50',
+    // fsync off is safe for what the tests do (they kill processes, not the machine: the OS
+    // keeps every written page); synchronous_commit stays on, or a kill -9 or an immediate
+    // stop would lose commits the client was told about.
+    fsync: 'off', full_page_writes: 'off', synchronous_commit: 'on', shared_buffers: '32MB', max_connections: '50',
     ...opts.settings,
   };
   const serverOpts = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ');

@@ -63,7 +63,11 @@ export type PostgresDb = PgDb;
 
 export function openPostgres(url: string, opts: OpenDbOptions = {}): PgDb {
   const options = ['-c TimeZone=UTC', '-c client_encoding=UTF8'];
-  if (opts.applierSession) options.push(`-c ${PG_APPLIER_SETTING}=on`);
+  // An applier session commits the merged rows together with the consumed offsets, and its
+  // consumer moves on once the commit returns: the commit must be durable when it returns,
+  // or a server crash under synchronous_commit=off would undo a batch the consumer has
+  // already left behind (lost changes). So the session insists on it, whatever the server default.
+  if (opts.applierSession) options.push(`-c ${PG_APPLIER_SETTING}=on`, '-c synchronous_commit=on');
   const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 4, options: options.join(' '), types });
   pool.on('error', () => undefined); // idle client errors surface on the next query instead of crashing
   return new PgDb(pool, pool);
