@@ -58,6 +58,13 @@ export function isRetriable(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const rec = e as { code?: unknown; retriable?: unknown; errno?: unknown; message?: unknown };
   if (rec.retriable === true) return true;
+  // KafkaJS gives up on a connection after its own retries and wraps the (retriable) cause in
+  // a non-retriable error; at our level — a broker restarting while a service starts — the
+  // cause decides, so a service keeps trying instead of exiting.
+  const name = (e as { name?: unknown }).name;
+  if ((name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSNonRetriableError') && 'cause' in e) {
+    return isRetriable((e as { cause?: unknown }).cause);
+  }
   if (typeof rec.code === 'string' && TRANSIENT_CODES.has(rec.code)) return true;
   const msg = typeof rec.message === 'string' ? rec.message : '';
   return /Connection terminated|connection is in closed state|Can't add new command when connection is in closed state|Client has encountered a connection error|read ECONNRESET|socket hang up/i.test(msg);
