@@ -2,7 +2,7 @@
  * Capture throughput: events/s from a pre-filled trigger outbox into Kafka, for a
  * PostgreSQL and a MariaDB source, on the local stack.
  *
- * Method: a table with the outbox triggers installed gets N rows inserted (N outbox rows,
+ * Method: the benchmark's 10-column table (bench/support/table.ts) with the outbox triggers installed gets N rows inserted (N outbox rows,
  * written by the real triggers) while no capture runs; then the capture service starts
  * in-process with the default batch size and we time how long it takes until its stored
  * checkpoint reaches the last outbox sequence, i.e. every event is acknowledged by Kafka
@@ -21,6 +21,7 @@ import { openDb } from '../lib/dialect/index.js';
 import { openMysql } from '../lib/dialect/mysql/db.js';
 import { startCaptureService } from '../services/capture/service.js';
 import { stack, stackConfig, uniqueName } from '../test/support/helpers.js';
+import { createBenchTable } from './support/table.js';
 
 const EVENTS = Number(process.env.CAPTURE_BENCH_EVENTS ?? 100_000 * Number(process.env.BENCH_SCALE ?? 1));
 
@@ -42,16 +43,15 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
   });
   const db = openDb(cfg.databases.src!);
   try {
-    await db.execute(kind === 'postgres'
-      ? `CREATE TABLE ${table} (id int PRIMARY KEY, name text, amount numeric(12,2), at timestamptz(6))`
-      : `CREATE TABLE ${table} (id INT PRIMARY KEY, name TEXT, amount DECIMAL(12,2), at DATETIME(6))`);
+    await createBenchTable(db, table);
     await installOutbox(cfg, cfg.capture[0]!, db);
     const chunk = 20_000;
     for (let lo = 1; lo <= EVENTS; lo += chunk) {
       const hi = Math.min(EVENTS, lo + chunk - 1);
+      // the benchmark table's 10 columns, generated in SQL (the triggers write the outbox rows)
       await db.execute(kind === 'postgres'
-        ? `INSERT INTO ${table} SELECT g, 'client ' || g, g / 100.0, now() FROM generate_series(${lo}, ${hi}) g`
-        : `INSERT INTO ${table} SELECT seq, CONCAT('client ', seq), seq / 100, NOW(6) FROM seq_${lo}_to_${hi}`);
+        ? `INSERT INTO ${table} SELECT g, 'client ' || g, 'c' || g || '@example.org', '+41 44 ' || (g % 1000), 'Zürich', 'active', (g % 1000000) + 0.25, (g % 100000000) + 0.1234, timestamp '2024-01-01' + g * interval '1 second', timestamp '2024-01-01 00:00:00.123456' + g * interval '1 second' FROM generate_series(${lo}, ${hi}) g`
+        : `INSERT INTO ${table} SELECT seq, CONCAT('client ', seq), CONCAT('c', seq, '@example.org'), CONCAT('+41 44 ', seq % 1000), 'Zürich', 'active', (seq % 1000000) + 0.25, (seq % 100000000) + 0.1234, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND, TIMESTAMP'2024-01-01 00:00:00.123456' + INTERVAL seq SECOND FROM seq_${lo}_to_${hi}`);
     }
     const outbox = kind === 'postgres' ? `"${isolation}".outbox` : 'fieldsync_outbox';
     const checkpointTable = kind === 'postgres' ? `"${isolation}".capture_checkpoint` : 'fieldsync_capture_checkpoint';

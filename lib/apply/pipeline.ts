@@ -164,6 +164,9 @@ export class ApplyPipeline {
       heartbeatInterval: Math.max(500, Math.floor(this.opts.applier.sessionTimeoutMs / 10)),
       maxWaitTimeInMs: Math.max(10, this.opts.applier.batchMaxWaitMs),
       minBytes: 64 * 1024,
+      // one fetch holds at most this much (kafkajs' default is 10 MiB): with a batch of a few
+      // thousand small events, 4 MiB keeps the applier fed and its memory bounded
+      maxBytes: 4 * 1024 * 1024,
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
