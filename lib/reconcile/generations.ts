@@ -9,21 +9,31 @@
  *     to the incoming table under LOCK TABLES just before the RENAME; a run killed in
  *     between leaves them there, so they are moved back to live. (After a completed swap
  *     backups carry no triggers on MySQL, so anything found there is such a leftover.)
+ *   - MySQL only: the foreign keys recorded in T__fs_fk. The swap records live's outgoing
+ *     FKs before its lock and moves them to the incoming table under it; a run killed in
+ *     between leaves some on the incoming table or (between the two ALTERs) on no table.
+ *     Every recorded FK live lacks goes back on live, then the record is dropped
+ *     (lib/dialect/mysql/foreign-keys.ts).
  *   - the window-log triggers and log table (triggers first: they write to the table);
  *   - the stage tables.
  * The live generation itself is only ever changed by the atomic swap, so a kill at any
  * moment leaves it intact.
  */
 import type { Db } from '../dialect/dialect.js';
+import type { ForeignKeyDef } from '../dialect/mysql/foreign-keys.js';
+import {
+  dropForeignKeyRecord, foreignKeyOrphans, foreignKeysOf, plainForeignKeyIndexes, readForeignKeyRecord, restoreForeignKeys, writeForeignKeyRecord,
+} from '../dialect/mysql/foreign-keys.js';
 import { moveTriggers, mysqlSwap, triggersOf } from '../dialect/mysql/swap.js';
 import { pgPrepareDefinition, pgSwap, pgValidateForeignKeys } from '../dialect/postgres/swap.js';
 import type { PreparedDefinition } from '../dialect/postgres/swap.js';
+import { FieldsyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { retry } from '../retry.js';
 import type { Generation, TableName } from './names.js';
-import { backupGeneration, backupNumbers, liveGeneration, stageGeneration, windowLog, windowTriggerNames } from './names.js';
+import { backupGeneration, backupNumbers, foreignKeyRecord, liveGeneration, rollbackParking, stageGeneration, windowLog, windowTriggerNames } from './names.js';
 import type { Session } from './session.js';
-import { openSession } from './session.js';
+import { openSession, withSession } from './session.js';
 import { dropWindow } from './window.js';
 
 export async function tableNamesInSchema(s: Pick<Session, 'dialect' | 'query'>, schema: string): Promise<string[]> {
@@ -69,6 +79,22 @@ export async function cleanupLeftovers(s: Session, into: TableName, log: Logger)
         log.warn({ table: into.name, from: from.name, triggers: defs.map((t) => t.name) }, 'moving triggers left on a companion table by an interrupted swap back to live');
         await moveTriggers(s, defs, to);
       }
+    }
+    const record = foreignKeyRecord(into);
+    if (names.includes(record.name)) {
+      const fks = await readForeignKeyRecord(s, record);
+      if (names.includes(live.data.name)) {
+        const holders = [...companions, rollbackParking(into)].map((g) => g.data).filter((t) => names.includes(t.name));
+        const restored = await restoreForeignKeys(s, fks, live.data, holders);
+        if (restored.length) {
+          log.warn({ table: into.name, foreignKeys: restored.map((f) => f.name) }, 'put foreign keys an interrupted swap was moving back on live');
+          for (const fk of restored) {
+            const orphans = await foreignKeyOrphans(s, live.data, fk);
+            if (orphans) log.warn({ table: into.name, foreignKey: fk.name, rows: orphans }, 'rows written while the foreign key was off live have no parent row');
+          }
+        }
+      }
+      await dropForeignKeyRecord(s, record);
     }
   }
   await dropWindow(s, into, live, names.includes(live.clock.name));
@@ -133,30 +159,74 @@ export async function swapGenerations(r: SwapRequest): Promise<{ lockedMs: numbe
     if (fks.length) await pgValidateForeignKeys(r.db, live.data, fks);
     return out;
   }
-  return retry(async () => {
-    const a = await openSession(r.db);
-    const b = await openSession(r.db);
-    let broken = false;
-    try {
-      const aliasLocks = r.lockList;
-      const lock = [...parts.map((p) => ({ table: live[p] })), ...parts.map((p) => ({ table: r.incoming[p] })), ...aliasLocks];
-      return await mysqlSwap(a, b, r.watch, {
-        lock: dedupeLocks(lock),
-        renames: renamePairs(r),
-        moveTriggers: carry,
-        skipTriggers: r.skipTriggers,
-        underLock: r.underLock,
-        lockTimeoutMs: r.lockTimeoutMs,
-        onStep: (step, ms) => r.log.debug({ table: r.into.name, step, ms: Math.round(ms * 10) / 10 }, 'swap step'),
-      });
-    } catch (e) {
-      broken = true;
-      throw e;
-    } finally {
-      a.release(broken);
-      b.release(broken);
+  const fks = r.carryDefinition ? await prepareForeignKeys(r) : [];
+  let out: { lockedMs: number; renameMs: number };
+  try {
+    out = await retry(async () => {
+      const a = await openSession(r.db);
+      const b = await openSession(r.db);
+      let broken = false;
+      try {
+        const aliasLocks = r.lockList;
+        const lock = [...parts.map((p) => ({ table: live[p] })), ...parts.map((p) => ({ table: r.incoming[p] })), ...aliasLocks];
+        return await mysqlSwap(a, b, r.watch, {
+          lock: dedupeLocks(lock),
+          renames: renamePairs(r),
+          moveTriggers: carry,
+          skipTriggers: r.skipTriggers,
+          moveForeignKeys: [{ from: live.data, to: r.incoming.data, fks }],
+          underLock: r.underLock,
+          lockTimeoutMs: r.lockTimeoutMs,
+          onStep: (step, ms) => r.log.debug({ table: r.into.name, step, ms: Math.round(ms * 10) / 10 }, 'swap step'),
+        });
+      } catch (e) {
+        broken = true;
+        throw e;
+      } finally {
+        a.release(broken);
+        b.release(broken);
+      }
+    }, { retries: 20, maxElapsedMs: 10 * 60_000, initialDelayMs: 200, maxDelayMs: 5000, onRetry });
+  } catch (e) {
+    // mysqlSwap put the FKs back under its lock; make sure, and drop the record (if this
+    // fails too, the record stays and the next run repairs).
+    if (fks.length) {
+      // A session of its own: foreign_key_checks is session state.
+      await withSession(r.db, (s) => restoreForeignKeys(s, fks, live.data, [r.incoming.data]))
+        .then(() => dropForeignKeyRecord(r.db, foreignKeyRecord(r.into)))
+        .catch((err: unknown) => r.log.warn({ table: r.into.name, err }, 'unable to check the foreign keys of live after a failed swap; the next run repairs them'));
     }
-  }, { retries: 20, maxElapsedMs: 10 * 60_000, initialDelayMs: 200, maxDelayMs: 5000, onRetry });
+    throw e;
+  }
+  if (fks.length) await dropForeignKeyRecord(r.db, foreignKeyRecord(r.into));
+  return out;
+}
+
+/**
+ * MySQL, before the swap's lock: live's outgoing foreign keys, checked against the incoming
+ * rows (they are added unchecked under the lock), the incoming table's FK indexes made
+ * plain, and the definitions recorded for a run that dies mid-swap (foreign-keys.ts).
+ */
+async function prepareForeignKeys(r: SwapRequest): Promise<ForeignKeyDef[]> {
+  const live = liveGeneration(r.into);
+  const fks = await foreignKeysOf(r.db, live.data);
+  if (fks.length === 0) return [];
+  const label = r.into.schema ? `${r.into.schema}.${r.into.name}` : r.into.name;
+  for (const fk of fks) {
+    const orphans = await foreignKeyOrphans(r.db, r.incoming.data, fk);
+    if (orphans) {
+      const parent = fk.self ? label : `${fk.parent.schema}.${fk.parent.name}`;
+      throw new FieldsyncError(`swap of ${label} aborted, the live table is unchanged: ${orphans} rows of the new generation (${r.incoming.data.name}) `
+        + `have no parent row in ${parent} for foreign key ${fk.name} (${fk.columns.join(', ')}); fix the data or drop the foreign key`);
+    }
+  }
+  try {
+    await plainForeignKeyIndexes(r.db, r.incoming.data, fks);
+  } catch (e) {
+    r.log.warn({ table: label, err: e }, 'unable to mark the indexes of the foreign keys as plain; InnoDB may rename them when the foreign keys are added');
+  }
+  await writeForeignKeyRecord(r.db, foreignKeyRecord(r.into), fks);
+  return fks;
 }
 
 function dedupeLocks(list: { table: TableName; alias?: string }[]): { table: TableName; alias?: string }[] {

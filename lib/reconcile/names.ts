@@ -8,6 +8,7 @@
  *   backup N T__fs_bN       T__fs_bNc          T__fs_bNt         N grows by one per swap
  *
  *   T__fs_wlog   keys of every clock write made while a refresh runs (the window log)
+ *   T__fs_fk     MySQL: T's foreign keys while a swap moves them (lib/dialect/mysql/foreign-keys.ts)
  *
  * Short suffixes keep every companion inside PostgreSQL's 63-character identifier limit
  * for any table name that clock-layout.ts accepts.
@@ -39,6 +40,9 @@ export function backupGeneration(t: TableName, n: number): Generation {
 }
 
 export const windowLog = (t: TableName): TableName => named(t, '__fs_wlog');
+
+/** MySQL: the record of the foreign keys a swap moves from the outgoing to the incoming table. */
+export const foreignKeyRecord = (t: TableName): TableName => named(t, '__fs_fk');
 
 /** Backup numbers present among `tableNames` (names of tables in T's schema). */
 export function backupNumbers(t: TableName, tableNames: readonly string[]): number[] {

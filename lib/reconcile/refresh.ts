@@ -44,7 +44,8 @@
  *      says why; the live generation is untouched.
  *   6. Swap, atomically: under an exclusive lock on the live and stage tables, the last
  *      catch-up round runs, the window triggers go, the stage receives T's triggers,
- *      grants and foreign keys, and the renames T → T__fs_bN, stage → T (with clock and
+ *      grants and foreign keys (MySQL: moved under the same names, see
+ *      lib/dialect/mysql/foreign-keys.ts), and the renames T → T__fs_bN, stage → T (with clock and
  *      tomb) happen in one transaction (PostgreSQL) or one RENAME TABLE queued behind
  *      LOCK TABLES (MySQL; see lib/dialect/mysql/swap.ts). No write can land between the
  *      final catch-up and the rename; readers wait for the lock and then see the new

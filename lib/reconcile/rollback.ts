@@ -4,7 +4,8 @@
  * → live, parking → backup N), so the generation being replaced becomes backup N and a
  * second rollback undoes the first. Triggers: PostgreSQL tables keep their own (each
  * generation still has the triggers it had when it was live); on MySQL they are moved
- * from the outgoing live table to the incoming one, as in a refresh.
+ * from the outgoing live table to the incoming one, as in a refresh, and so are its
+ * outgoing foreign keys (same names; MySQL backups carry none).
  *
  * Holds the table's refresh lock, so it cannot run during a refresh; it first cleans up
  * what a killed refresh or rollback left (generations.ts).

@@ -9,21 +9,25 @@
  *   1. connection A: LOCK TABLES … WRITE on every table involved (writers and readers of
  *      live now wait), then the caller's final work (the last window catch-up), then the
  *      triggers move from the outgoing to the incoming tables (DROP + CREATE, same names,
- *      same bodies and sql_mode);
+ *      same bodies and sql_mode), then the outgoing foreign keys (one ALTER drops them,
+ *      one adds them under the same names, in place; foreign-keys.ts);
  *   2. connection B: the one RENAME TABLE statement; it queues for the metadata lock;
  *   3. once B is seen waiting for the metadata lock, A runs UNLOCK TABLES. An exclusive
  *      metadata-lock request has priority over the waiting readers and writers, so B's
  *      rename runs before any of them; they then resolve the name to the new table.
  *
  * So no write can land between the final catch-up and the rename, and no reader sees a
- * missing or partial table. If the rename fails, the triggers are moved back before the
- * lock is released. If the process dies between moving the triggers and the rename, the
- * next run moves triggers it finds on companion tables back to live (`moveTriggers`).
+ * missing or partial table. If the rename fails, the triggers and foreign keys are moved
+ * back before the lock is released. If the process dies between moving the triggers and
+ * the rename, the next run moves triggers it finds on companion tables back to live
+ * (`moveTriggers`), and the foreign keys recorded before the lock (`restoreForeignKeys`).
  */
 import { wrap } from '../../errors.js';
 import { sleep } from '../../retry.js';
 import type { DbRow, SqlDialect } from '../dialect.js';
 import { mysqlDialect } from './dialect.js';
+import type { ForeignKeyDef } from './foreign-keys.js';
+import { moveForeignKeys, restoreForeignKeys } from './foreign-keys.js';
 
 export interface TableRef { schema: string; name: string }
 
@@ -43,6 +47,8 @@ export interface MysqlSwapPlan {
   moveTriggers: [TableRef, TableRef][];
   /** Trigger names never moved (they are dropped by underLock). */
   skipTriggers: string[];
+  /** Foreign keys to move from → to under the lock, after the triggers (foreign-keys.ts). */
+  moveForeignKeys: { from: TableRef; to: TableRef; fks: ForeignKeyDef[] }[];
   underLock?: (a: SwapRunner) => Promise<void>;
   lockTimeoutMs: number;
   /** Timing of each step (debug logging). */
@@ -107,12 +113,19 @@ export async function mysqlSwap(a: SwapRunner, b: SwapRunner, watch: SwapRunner,
   let mark = locked;
   const step = (name: string) => { const now = performance.now(); plan.onStep?.(name, now - mark); mark = now; };
   let moved = false;
+  let fksTouched = false;
   try {
     if (plan.underLock) await plan.underLock(a);
     step('under lock');
     for (const m of moves) await moveTriggers(a, m.defs, m.to);
     moved = true;
     step('move triggers');
+    const fkMoves = plan.moveForeignKeys.filter((m) => m.fks.length > 0);
+    if (fkMoves.length) {
+      fksTouched = true;
+      for (const m of fkMoves) await moveForeignKeys(a, m.fks, m.from, m.to);
+      step('move foreign keys');
+    }
     let renameError: unknown;
     let settled = false;
     const renameStart = performance.now();
@@ -142,10 +155,12 @@ export async function mysqlSwap(a: SwapRunner, b: SwapRunner, watch: SwapRunner,
     const end = performance.now();
     return { lockedMs: end - locked, renameMs: end - renameStart };
   } catch (e) {
-    // Still holding the lock (or released after a failed rename): put the triggers back.
+    // Still holding the lock (or released after a failed rename): put the triggers and
+    // the foreign keys back on live.
     if (moved) {
       await a.execute(`LOCK TABLES ${lockList}`).catch(() => undefined);
       for (const m of moves) await moveTriggers(a, m.defs, m.from).catch(() => undefined);
+      if (fksTouched) for (const m of plan.moveForeignKeys) await restoreForeignKeys(a, m.fks, m.from, [m.to]).catch(() => undefined);
     }
     await a.execute('UNLOCK TABLES').catch(() => undefined);
     throw e;
