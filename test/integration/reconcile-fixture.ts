@@ -135,3 +135,28 @@ export function diff(expected: Map<number, ExpectedRow>, actual: Map<number, Exp
   }
   return out;
 }
+
+/**
+ * MariaDB: the outgoing foreign keys of a table as comparable strings (name, columns in
+ * order, referenced schema.table and columns, ON UPDATE / ON DELETE), sorted.
+ */
+export async function foreignKeySnapshot(db: Db, table: string): Promise<string[]> {
+  const rows = await db.query(
+    `SELECT rc.CONSTRAINT_NAME AS name, rc.UPDATE_RULE AS upd, rc.DELETE_RULE AS del,
+            GROUP_CONCAT(k.COLUMN_NAME ORDER BY k.ORDINAL_POSITION) AS cols,
+            MAX(CONCAT(k.REFERENCED_TABLE_SCHEMA, '.', k.REFERENCED_TABLE_NAME)) AS parent,
+            GROUP_CONCAT(k.REFERENCED_COLUMN_NAME ORDER BY k.ORDINAL_POSITION) AS pcols
+       FROM information_schema.REFERENTIAL_CONSTRAINTS rc
+       JOIN information_schema.KEY_COLUMN_USAGE k ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME AND k.TABLE_NAME = rc.TABLE_NAME
+      WHERE rc.CONSTRAINT_SCHEMA = DATABASE() AND rc.TABLE_NAME = ? AND k.TABLE_SCHEMA = DATABASE() AND k.TABLE_NAME = ?
+      GROUP BY rc.CONSTRAINT_NAME, rc.UPDATE_RULE, rc.DELETE_RULE`, [table, table]);
+  return rows.map((r) => `${String(r.name)} (${String(r.cols)}) -> ${String(r.parent)} (${String(r.pcols)}) ON UPDATE ${String(r.upd)} ON DELETE ${String(r.del)}`).sort();
+}
+
+/** MariaDB: a table's indexes (name, uniqueness, columns in order), sorted. */
+export async function indexSnapshot(db: Db, table: string): Promise<string[]> {
+  const rows = await db.query(
+    `SELECT INDEX_NAME AS name, MAX(NON_UNIQUE) AS nu, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
+       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? GROUP BY INDEX_NAME`, [table]);
+  return rows.map((r) => `${String(r.name)}${Number(r.nu) === 0 ? ' unique' : ''} (${String(r.cols)})`).sort();
+}
