@@ -3,7 +3,8 @@
  * says it entered the stage, merge or swap phase: the live table is intact (before the
  * swap: exactly as it was; in the swap: the old or the new generation, whole), and the
  * next run cleans up the leftovers and completes with the right data, the local-edit
- * triggers in place and the killed run recorded as interrupted. A second refresh started
+ * triggers (and on MariaDB the outgoing foreign keys, which the swap moves under its lock)
+ * in place and the killed run recorded as interrupted. A second refresh started
  * while one runs is refused by the table lock, and a failed verification aborts before
  * the swap with its reason.
  *
@@ -14,8 +15,9 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTable } from '../../lib/reconcile/refresh.js';
 import { lastRuns } from '../../lib/reconcile/runs.js';
-import { waitFor } from '../support/helpers.js';
-import { createScenario, diff, readTarget, tablesLike, writeConfigFile } from './reconcile-fixture.js';
+import { openDb } from '../../lib/dialect/index.js';
+import { uniqueName, waitFor } from '../support/helpers.js';
+import { createScenario, diff, foreignKeySnapshot, readTarget, tablesLike, writeConfigFile } from './reconcile-fixture.js';
 import type { ExpectedRow, Scenario, TargetKind } from './reconcile-fixture.js';
 
 const ROWS = Number(process.env.FIELDSYNC_RECONCILE_CRASH_ROWS ?? 20_000);
@@ -58,16 +60,37 @@ export function defineCrashSuite(kind: TargetKind): void {
     let s: Scenario;
     let configFile: string;
     let triggers: string[];
+    // MariaDB: outgoing foreign keys of the live table (to a parent table, and to itself)
+    const parent = uniqueName('rc_par');
+    let fks: string[] = [];
+    const fksOfLive = async () => (kind === 'mysql' ? foreignKeySnapshot(s.target, s.targetTable) : []);
     beforeAll(async () => {
       s = await createScenario(kind, ROWS);
       configFile = writeConfigFile(s.configDoc);
       await refreshTable(s.cfg, s.cfg.reconciler.jobs[0]!);
       triggers = await triggerNames(s);
       expect(triggers.length).toBeGreaterThan(0);
+      if (kind === 'mysql') {
+        const q = s.target.dialect.quote;
+        const t = q(s.targetTable);
+        await s.target.execute(`CREATE TABLE ${q(parent)} (id INT PRIMARY KEY)`);
+        await s.target.execute(`INSERT INTO ${q(parent)} VALUES (1), (2)`);
+        await s.target.execute(`ALTER TABLE ${t} ADD COLUMN segment INT NULL, ADD COLUMN parent_row BIGINT NULL`);
+        await s.target.execute(`ALTER TABLE ${t} ADD CONSTRAINT ${q(`${s.targetTable}_seg`)} FOREIGN KEY (segment) REFERENCES ${q(parent)} (id) ON DELETE CASCADE`);
+        await s.target.execute(`ALTER TABLE ${t} ADD FOREIGN KEY (parent_row) REFERENCES ${t} (id) ON DELETE SET NULL`);
+        await s.targetUser.execute(`UPDATE ${t} SET segment = 1 + id % 2, parent_row = IF(id % 5 = 0, 1, NULL) WHERE id % 3 = 0`);
+        fks = await fksOfLive();
+        expect(fks.length).toBe(2);
+      }
     });
     afterAll(async () => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       await s?.close();
+      if (kind === 'mysql' && s) {
+        const db = openDb(s.cfg.databases.invoice!);
+        await db.execute(`DROP TABLE IF EXISTS ${db.dialect.quote(parent)}`).catch(() => undefined);
+        await db.close();
+      }
     });
 
     for (const phase of ['stage', 'merge', 'swap']) {
@@ -91,9 +114,10 @@ export function defineCrashSuite(kind: TargetKind): void {
         expect(report.rowsStaged).toBe(ROWS);
         s.expected = after;
         expect(diff(after, await readTarget(s))).toEqual([]);
-        const left = (await tablesLike(s.target, kind, s.targetTable)).filter((n) => /__fs_(stg|wlog|b0)/.test(n));
+        const left = (await tablesLike(s.target, kind, s.targetTable)).filter((n) => /__fs_(stg|wlog|b0|fk)/.test(n));
         expect(left).toEqual([]);
         expect(await triggerNames(s)).toEqual(triggers);
+        expect(await fksOfLive()).toEqual(fks);
         const runs = await lastRuns(s.target, 'fieldsync');
         const mine = runs.find((r) => r.table.endsWith(s.targetTable));
         expect(mine?.result).toBe('success');
