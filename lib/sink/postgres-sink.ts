@@ -69,9 +69,10 @@ export class PostgresSink extends SqlSink {
     const [src] = await db.query(
       `SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2`,
       [fn.schema || 'public', fn.name]);
-    const [trg] = await db.query(`SELECT 1 AS present FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2`, [d.qualified(full), stampTriggerName(full)]);
-    // the function names every column: a table whose columns changed gets a new one
-    if (trg && src && src.prosrc === stampFunctionBody(full, this.options.origin)) return;
+    const [trg] = await db.query(`SELECT tgqual IS NOT NULL AS guarded FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2`, [d.qualified(full), stampTriggerName(full)]);
+    // the function names every column: a table whose columns changed gets a new one; a
+    // trigger without the applier-session WHEN guard (older installs) is replaced too
+    if (trg && trg.guarded === true && src && src.prosrc === stampFunctionBody(full, this.options.origin)) return;
     for (const sql of stampTriggerSqls(full, this.options.origin)) await db.execute(sql);
   }
 

@@ -19,7 +19,7 @@ describe('PostgreSQL outbox DDL', () => {
     expect(sql).toEqual([
       'DROP TRIGGER IF EXISTS "fieldsync_outbox" ON "public"."cli""ents"',
       `CREATE TRIGGER "fieldsync_outbox" AFTER INSERT OR UPDATE OR DELETE ON "public"."cli""ents"
-       FOR EACH ROW EXECUTE FUNCTION "fieldsync"."capture_outbox"('o''rigin', 'id', 'region')`,
+       FOR EACH ROW WHEN (NOT (coalesce(current_setting('fieldsync.applier', true), '') = 'on')) EXECUTE FUNCTION "fieldsync"."capture_outbox"('o''rigin', 'id', 'region')`,
     ]);
     expect(pgDropOutboxSql('fieldsync')[0]).toBe('DROP FUNCTION IF EXISTS "fieldsync"."capture_outbox"() CASCADE');
   });

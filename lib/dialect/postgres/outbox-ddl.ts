@@ -91,7 +91,7 @@ export function pgInstallTriggerSql(fieldsyncSchema: string, table: { schema: st
   return [
     ...pgUninstallTriggerSql(table),
     `CREATE TRIGGER ${d.quote(TRIGGER_PREFIX)} AFTER INSERT OR UPDATE OR DELETE ON ${d.qualified(table)}
-       FOR EACH ROW EXECUTE FUNCTION ${sys(fieldsyncSchema, PG_TRIGGER_FUNCTION)}(${args})`,
+       FOR EACH ROW WHEN (NOT (${applierSessionSql(d)})) EXECUTE FUNCTION ${sys(fieldsyncSchema, PG_TRIGGER_FUNCTION)}(${args})`,
   ];
 }
 

@@ -82,6 +82,8 @@ export function stampTriggerSqls(t: TableSchema, origin: string): string[] {
   return [
     `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fs_stamp$${stampFunctionBody(t, origin)}$fs_stamp$`,
     `DROP TRIGGER IF EXISTS ${trigger} ON ${d.qualified(t)}`,
-    `CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE OR DELETE ON ${d.qualified(t)} FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+    // The WHEN clause keeps the applier's own bulk writes from calling the function at all:
+    // PostgreSQL evaluates it without entering PL/pgSQL (a quarter of a bulk insert's time).
+    `CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE OR DELETE ON ${d.qualified(t)} FOR EACH ROW WHEN (NOT (${applierSessionSql(d)})) EXECUTE FUNCTION ${fn}()`,
   ];
 }
