@@ -37,6 +37,9 @@ import { startDebezium, type DebeziumPipeline } from './debezium/connect.js';
 import { resultsDir, scaled } from './support/env.js';
 import { BENCH_COLUMNS, benchRow, benchTableDdl } from './support/table.js';
 
+/** The node options the deployment files give capture and applier (deploy/k8s, deploy/compose). */
+export const SERVICE_NODE_ARGS = '--max-old-space-size=192';
+
 export interface DrainResult {
   changes: number;
   seconds: number;
@@ -208,14 +211,17 @@ async function setup(log: (m: string) => void): Promise<Harness> {
   };
   const configFile = join(dir, 'fieldsync.yaml');
   writeFileSync(configFile, stringify(doc));
+  const serviceNodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? SERVICE_NODE_ARGS).split(/\s+/).filter(Boolean);
   const profDir = join(resultsDir, 'profiles');
   const prof = process.env.BENCH_CPU_PROF === '1';
   if (prof) mkdirSync(profDir, { recursive: true });
   const svc = (name: string, command: string, port: number, section: Record<string, unknown>) => {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, stringify({ ...doc, ...section, http: { host: '127.0.0.1', port } }));
-    return new SupervisedService({ name, args: [command, '--config', file], httpPort: port, logFile: join(dir, `${name}.log`), restart: false,
-      ...(prof ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] } : {}) });
+    // node options of the services: those the deployment gives them (BENCH_SERVICE_NODE_ARGS
+    // overrides), plus the profiler on request
+    const nodeArgs = [...serviceNodeArgs, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])];
+    return new SupervisedService({ name, args: [command, '--config', file], httpPort: port, logFile: join(dir, `${name}.log`), restart: false, nodeArgs });
   };
   for (const args of [['capture', 'install', '--config', configFile], ['applier', 'install', '--config', configFile]]) {
     const code = await runCommand(args, join(dir, 'install.log')).done;
