@@ -13,6 +13,10 @@ describe('isRetriable', () => {
     expect(isRetriable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isRetriable(Object.assign(new Error('deadlock detected'), { code: '40P01' }))).toBe(true);
     expect(isRetriable(Object.assign(new Error('Deadlock found'), { code: 'ER_LOCK_DEADLOCK' }))).toBe(true);
+    // MariaDB shutting down kills the connections of its clients
+    expect(isRetriable(Object.assign(new Error('Connection was killed'), { code: 'ER_CONNECTION_KILLED', errno: 1927, sqlState: '70100' }))).toBe(true);
+    expect(isRetriable(Object.assign(new Error('Connection was killed'), { errno: 1927 }))).toBe(true);
+    expect(isRetriable(Object.assign(new Error('Duplicate entry'), { code: 'ER_DUP_ENTRY', errno: 1062 }))).toBe(false);
     expect(isRetriable(new TypeError('x is undefined'))).toBe(false);
     expect(isRetriable('a string')).toBe(false);
   });
