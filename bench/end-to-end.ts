@@ -205,7 +205,8 @@ async function setup(log: (m: string) => void): Promise<Harness> {
     kafka: { brokers: stack.kafkaBrokers, topicPrefix: u, partitions: 3, deadLetterTopic: `${u}.dead-letter` },
     registry: { url: stack.registryUrl },
     databases: { src: { dialect: 'postgres', url: pg.url('bench'), origin: 'src' }, maria: { dialect: 'mysql', url: stack.mysqlUrl(), origin: 'maria' } },
-    capture: [{ source: 'src', mode: 'outbox', tables: [{ name: 'public.src', snapshot: false }] }],
+    // BENCH_CAPTURE_POLL_MS overrides the capture's pollIntervalMs (default: the config default)
+    capture: [{ source: 'src', mode: 'outbox', ...(process.env.BENCH_CAPTURE_POLL_MS ? { pollIntervalMs: Number(process.env.BENCH_CAPTURE_POLL_MS) } : {}), tables: [{ name: 'public.src', snapshot: false }] }],
     applier: [{ target: 'maria', tables: [{ from: 'src.public.src', into: fsTable }] }],
     http: { host: '127.0.0.1', port: 0 },
   };

@@ -20,7 +20,7 @@ describe('config', () => {
   it('applies defaults and substitutes environment variables', () => {
     const cfg = parseConfig(base(), 'f.yaml', env);
     expect(cfg.kafka.topicPrefix).toBe('fieldsync');
-    expect(cfg.capture[0]?.pollIntervalMs).toBe(200);
+    expect(cfg.capture[0]?.pollIntervalMs).toBe(50);
     expect(cfg.applier[0]?.breaker.resetTimeoutMs).toBe(5000);
     expect(cfg.databases.billing?.url).toBe('postgres://app:s3cret@db/billing');
   });

@@ -72,7 +72,13 @@ export const CaptureTableConfig = z.strictObject({
 export const CaptureConfig = z.strictObject({
   source: identifier,
   mode: z.enum(['outbox', 'cdc']),
-  pollIntervalMs: durationMs.default(200),
+  /**
+   * Wait after a poll that published nothing. This is also the wait for in-flight writers on
+   * the outbox to commit (a read held back by the visibility barrier publishes nothing), so it
+   * adds directly to end-to-end latency: 50 ms gave p99 ≈ 0.2 s at 5,000 changes/s where
+   * 200 ms gave ≈ 0.64 s (npm run bench, end to end).
+   */
+  pollIntervalMs: durationMs.default(50),
   /** Events read per poll and published per producer batch. */
   batchSize: z.number().int().positive().default(5000),
   maxBatchBytes: z.number().int().positive().default(8 * 1024 * 1024),
