@@ -47,15 +47,17 @@ const TRANSIENT_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT',
   // MySQL / MariaDB
   'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_QUERY_INTERRUPTED',
-  // MariaDB kills every connection when it shuts down (errno 1927, SQLSTATE 70100)
-  'ER_CONNECTION_KILLED',
   'ECONNCLOSED', 'ESOCKET',
   // PostgreSQL SQLSTATE: serialization failure, deadlock, admin shutdown, cannot connect now, connection failures
   '40001', '40P01', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '55P03',
 ]);
 
-/** ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB), CR_SERVER_LOST. */
-const TRANSIENT_MYSQL_ERRNOS = new Set([1213, 1205, 1053, 1927, 2013]);
+/**
+ * Transient MariaDB errors the mysql2 driver has no symbolic name for (its `code` is then
+ * unset), by number: 1927 ER_CONNECTION_KILLED — MariaDB kills every client connection when
+ * it shuts down.
+ */
+const TRANSIENT_MARIADB_ERRNOS = new Set([1927]);
 
 /** Transient errors worth retrying. Unknown errors are not retriable (fail loudly). */
 export function isRetriable(e: unknown): boolean {
@@ -72,7 +74,6 @@ export function isRetriable(e: unknown): boolean {
   }
   if (typeof rec.code === 'string' && TRANSIENT_CODES.has(rec.code)) return true;
   const msg = typeof rec.message === 'string' ? rec.message : '';
-  // by number too: a driver may not know the symbolic name of a MariaDB-only code
-  if (typeof rec.errno === 'number' && TRANSIENT_MYSQL_ERRNOS.has(rec.errno)) return true;
-  return /Connection terminated|Connection was killed|connection is in closed state|Can't add new command when connection is in closed state|Client has encountered a connection error|read ECONNRESET|socket hang up/i.test(msg);
+  if (typeof rec.errno === 'number' && TRANSIENT_MARIADB_ERRNOS.has(rec.errno)) return true;
+  return /Connection terminated|connection is in closed state|Can't add new command when connection is in closed state|Client has encountered a connection error|read ECONNRESET|socket hang up/i.test(msg);
 }
