@@ -12,6 +12,7 @@
  *   npx tsx bench/capture-throughput.ts            N = 100,000 per source
  *   CAPTURE_BENCH_EVENTS=500000 npx tsx bench/capture-throughput.ts
  *   (BENCH_SCALE multiplies the default, as in bench/run.ts)
+ *   CAPTURE_BENCH_SOURCES=postgres npx tsx bench/capture-throughput.ts   one source only
  *
  * Prints one JSON object: { postgres: { events, seconds, eventsPerSec }, mariadb: { … } }.
  */
@@ -25,7 +26,7 @@ import { createBenchTable } from './support/table.js';
 
 const EVENTS = Number(process.env.CAPTURE_BENCH_EVENTS ?? 100_000 * Number(process.env.BENCH_SCALE ?? 1));
 
-interface Result { events: number; seconds: number; eventsPerSec: number; batchSize: number }
+interface Result { events: number; seconds: number; eventsPerSec: number; startupSeconds: number; steadyEventsPerSec: number | null; cpuMicrosPerEvent: number; batchSize: number }
 
 async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
   const isolation = uniqueName(kind === 'postgres' ? 'fsbench' : 'capbench');
@@ -60,15 +61,34 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
     if (Number(m?.n) !== EVENTS) throw new Error(`expected ${EVENTS} outbox rows, found ${String(m?.n)}`);
 
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     const service = await startCaptureService(cfg, { handleSignals: false, onStopped: () => undefined });
+    // steady state: from the first stored checkpoint (connected, schemas registered, topic
+    // created, first batch acknowledged) to the last, over the events in between
+    let first: { at: number; position: bigint } | undefined;
     for (;;) {
       const [r] = await db.query(`SELECT position FROM ${checkpointTable} WHERE stream = 'outbox'`);
-      if (r && BigInt(String(r.position)) >= last) break;
-      await new Promise((res) => setTimeout(res, 20)); // polling the checkpoint, not waiting for a result
+      const position = r ? BigInt(String(r.position)) : 0n;
+      if (!first && position > 0n) first = { at: performance.now(), position };
+      if (position >= last) break;
+      await new Promise((res) => setTimeout(res, 10)); // polling the checkpoint, not waiting for a result
     }
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
+    const cpu = process.cpuUsage(cpuBefore);
+    const seconds = (ended - started) / 1000;
     await service.runtime.shutdown('bench done');
-    return { events: EVENTS, seconds: Math.round(seconds * 100) / 100, eventsPerSec: Math.round(EVENTS / seconds), batchSize: cfg.capture[0]!.batchSize };
+    const steadyEvents = Number(last - first!.position);
+    const steadySeconds = (ended - first!.at) / 1000;
+    return {
+      events: EVENTS,
+      seconds: Math.round(seconds * 100) / 100,
+      eventsPerSec: Math.round(EVENTS / seconds),
+      startupSeconds: Math.round((first!.at - started) / 10) / 100,
+      steadyEventsPerSec: steadySeconds > 0 ? Math.round(steadyEvents / steadySeconds) : null,
+      // the capture's own CPU (this process: service + the 10 ms checkpoint poll), steadier than wall time on a busy machine
+      cpuMicrosPerEvent: Math.round(((cpu.user + cpu.system) / EVENTS) * 10) / 10,
+      batchSize: cfg.capture[0]!.batchSize,
+    };
   } finally {
     await uninstallOutbox(cfg, cfg.capture[0]!, db, true).catch(() => undefined);
     await db.execute(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
@@ -82,7 +102,8 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
   }
 }
 
-const postgres = await measure('postgres');
-const mariadb = await measure('mariadb');
+const SOURCES = (process.env.CAPTURE_BENCH_SOURCES ?? 'postgres,mariadb').split(',');
+const postgres = SOURCES.includes('postgres') ? await measure('postgres') : undefined;
+const mariadb = SOURCES.includes('mariadb') ? await measure('mariadb') : undefined;
 process.stdout.write(`${JSON.stringify({ postgres, mariadb, method: 'pre-filled outbox drained into Kafka by the capture service; time from service start to checkpoint at the last sequence' }, null, 2)}\n`);
 process.exit(0);

@@ -20,6 +20,8 @@ const TS_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}
 
 /** "YYYY-MM-DD HH:MM:SS[.f…][offset]" → "YYYY-MM-DD HH:MM:SS.ffffff" in UTC. */
 export function canonicalTimestamp(text: string): string {
+  const fast = fastCanonicalTimestamp(text);
+  if (fast !== undefined) return fast;
   const m = TS_RE.exec(text.trim());
   if (!m) throw new DataError(`not a timestamp: "${text}"`);
   const [, y, mo, d, h, mi, s, frac = '', off] = m;
@@ -33,7 +35,71 @@ export function canonicalTimestamp(text: string): string {
   return microsToTimestamp(local - offsetMicros);
 }
 
+// ---- fast paths: the hot capture path sees the same few layouts millions of times. Each
+// ---- accepts only input the regex path would read the same way, and returns undefined
+// ---- (use the regex path) for anything else; canonical.test.ts checks both agree.
+
+/** The number written by s[from, to), or -1 if one of them is not a digit. */
+function digitsAt(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** "YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}][Z]" with a 4-digit year, checked by hand. */
+function fastTimestampParts(s: string): { fracEnd: number } | undefined {
+  const n = s.length;
+  if (n < 19 || n > 30) return undefined;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  const sep = s.charCodeAt(10);
+  if (sep !== 32 && sep !== 84) return undefined;
+  if (digitsAt(s, 0, 4) < 0 || digitsAt(s, 5, 7) < 0 || digitsAt(s, 8, 10) < 0 || digitsAt(s, 11, 13) < 0 || digitsAt(s, 14, 16) < 0 || digitsAt(s, 17, 19) < 0) return undefined;
+  let end = n;
+  if (s.charCodeAt(end - 1) === 90) end--; // 'Z'
+  if (end === 19) return { fracEnd: 19 };
+  if (s.charCodeAt(19) !== 46 || end - 20 < 1 || end - 20 > 9 || digitsAt(s, 20, end) < 0) return undefined;
+  return { fracEnd: end };
+}
+
+function fastCanonicalTimestamp(s: string): string | undefined {
+  const p = fastTimestampParts(s);
+  if (!p) return undefined;
+  if (p.fracEnd === 26 && s.length === 26 && s.charCodeAt(10) === 32) return s; // already canonical
+  const frac = p.fracEnd > 19 ? s.slice(20, Math.min(p.fracEnd, 26)) : '';
+  return `${s.slice(0, 10)} ${s.slice(11, 19)}.${frac.padEnd(6, '0')}`;
+}
+
+/** Midnight (UTC ms) of recently seen dates: consecutive rows mostly share a few days. */
+const dayMillis = new Map<number, number>();
+
+function midnightMillis(y: number, mo: number, d: number): number {
+  const k = (y * 100 + mo) * 100 + d;
+  let ms = dayMillis.get(k);
+  if (ms === undefined) {
+    if (dayMillis.size >= 4096) dayMillis.clear();
+    ms = utcMillis(y, mo - 1, d);
+    dayMillis.set(k, ms);
+  }
+  return ms;
+}
+
 export function timestampToMicros(canonical: string): bigint {
+  if (fastTimestampParts(canonical)?.fracEnd === 26 && canonical.length === 26) {
+    const h = digitsAt(canonical, 11, 13);
+    const mi = digitsAt(canonical, 14, 16);
+    const sec = digitsAt(canonical, 17, 19);
+    // a time of day in range adds to midnight exactly as utcMillis computes it (UTC has no
+    // DST); out-of-range fields are left to utcMillis and its Date normalisation
+    if (h < 24 && mi < 60 && sec < 60) {
+      const ms = midnightMillis(digitsAt(canonical, 0, 4), digitsAt(canonical, 5, 7), digitsAt(canonical, 8, 10)) + ((h * 60 + mi) * 60 + sec) * 1000;
+      const micros = ms * 1000 + digitsAt(canonical, 20, 26);
+      if (Number.isSafeInteger(micros)) return BigInt(micros);
+    }
+  }
   const m = TS_RE.exec(canonical);
   if (!m) throw new DataError(`not a timestamp: "${canonical}"`);
   const [, y, mo, d, h, mi, s, frac = ''] = m;
@@ -88,13 +154,68 @@ export function microsToTime(micros: bigint): string {
 
 /** Decimal text → plain notation with exactly `scale` fractional digits; rejects overflow. */
 export function canonicalDecimal(text: string, precision: number, scale: number): string {
+  if (isCanonicalDecimal(text, precision, scale)) return text;
   const unscaled = decimalToUnscaled(text, scale);
   const digits = (unscaled < 0n ? -unscaled : unscaled).toString();
   if (digits.length > precision) throw new DataError(`decimal ${text} does not fit decimal(${precision},${scale})`);
   return unscaledToDecimal(unscaled, scale);
 }
 
+/**
+ * True when `text` is already what unscaledToDecimal prints for its value and fits the
+ * precision: optional "-", no leading zeros, exactly `scale` fraction digits, not -0.
+ */
+function isCanonicalDecimal(s: string, precision: number, scale: number): boolean {
+  const neg = s.charCodeAt(0) === 45 ? 1 : 0;
+  const point = scale > 0 ? s.length - scale - 1 : s.length;
+  if (point - neg < 1 || (scale > 0 && s.charCodeAt(point) !== 46)) return false;
+  if (point - neg + scale > precision) return false;
+  if (s.charCodeAt(neg) === 48 && point - neg > 1) return false; // leading zero
+  let nonZero = false;
+  for (let i = neg; i < s.length; i++) {
+    if (i === point) continue;
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return false;
+    if (c !== 0) nonZero = true;
+  }
+  return nonZero || !neg;
+}
+
+/**
+ * The unscaled value as a number when `text` is a plain decimal ("-12.5", no exponent)
+ * whose unscaled value is a safe integer; undefined otherwise (use decimalToUnscaled).
+ * A value with more than `scale` fraction digits is left to decimalToUnscaled to judge.
+ */
+export function smallUnscaled(s: string, scale: number): number | undefined {
+  let i = 0;
+  const c0 = s.charCodeAt(0);
+  const neg = c0 === 45;
+  if (neg || c0 === 43) i = 1;
+  let n = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (frac >= 0) return undefined;
+      frac = 0;
+      continue;
+    }
+    const dgt = c - 48;
+    if (dgt < 0 || dgt > 9) return undefined;
+    n = n * 10 + dgt;
+    digits++;
+    if (frac >= 0) frac++;
+  }
+  if (digits === 0 || digits > 15 || frac > scale) return undefined;
+  for (let k = frac < 0 ? 0 : frac; k < scale; k++) n *= 10;
+  if (!Number.isSafeInteger(n)) return undefined;
+  return neg ? -n : n;
+}
+
 export function decimalToUnscaled(text: string, scale: number): bigint {
+  const small = smallUnscaled(text, scale);
+  if (small !== undefined) return BigInt(small);
   const m = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
   if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new DataError(`not a decimal: "${text}"`);
   const [, sign, intPart = '', fracPart = '', exp = '0'] = m;

@@ -17,6 +17,14 @@ export interface SourceBatch {
 export interface ChangeSource {
   /** Logical source name (config `databases.<name>`). */
   readonly name: string;
+  /**
+   * True when readBatch may be called again while the previous batch is still being
+   * published (not yet acknowledged): the source then keeps a read position ahead of its
+   * acknowledged one, and the caller acknowledges batches in the order they were read.
+   * After a failed publish the caller closes and reconnects the source, which starts again
+   * from the acknowledged position. Sources without it are read only after the ack.
+   */
+  readonly readsAhead?: boolean;
   connect(): Promise<void>;
   /** Next batch, or an empty batch when nothing is new (the caller waits pollIntervalMs). */
   readBatch(signal?: AbortSignal): Promise<SourceBatch>;

@@ -15,7 +15,7 @@ import type { RegistryConfig } from '../config/schema.js';
 import type { ChangeEvent, ChangeOp } from '../event/change-event.js';
 import { DataError, FieldsyncError, wrap } from '../errors.js';
 import { retry } from '../retry.js';
-import type { Row, TableSchema } from '../types.js';
+import type { ColumnSpec, Row, TableSchema } from '../types.js';
 import { type AvroSchema, avroTypeOf, keySchema, rowFromAvro, rowToAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
 
 export interface RegisteredTable {
@@ -39,6 +39,10 @@ interface WriterSchema {
 }
 
 const OPS: Record<string, ChangeOp> = { INSERT: 'insert', UPDATE: 'update', DELETE: 'delete', SNAPSHOT: 'snapshot' };
+const OP_SYMBOLS: Record<ChangeOp, string> = { insert: 'INSERT', update: 'UPDATE', delete: 'DELETE', snapshot: 'SNAPSHOT' };
+
+/** Encoding slab size: a few hundred messages; one larger than this is encoded on its own. */
+const SLAB_BYTES = 256 * 1024;
 
 export function frame(schemaId: number, body: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -57,6 +61,9 @@ export class EventCodec {
   private readonly writers = new Map<number, Promise<WriterSchema>>();
   private readonly registered = new Map<string, RegisteredTable>();
   private readonly compatibilitySet = new Set<string>();
+  private readonly keyColumns = new WeakMap<TableSchema, ColumnSpec[]>();
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private slabPos = 0;
 
   constructor(private readonly cfg: RegistryConfig) {
     const auth = cfg.username ? { username: cfg.username, password: cfg.password ?? '' } : undefined;
@@ -108,19 +115,45 @@ export class EventCodec {
   }
 
   encode(reg: RegisteredTable, e: ChangeEvent): { key: Buffer; value: Buffer } {
-    const keyCols = reg.table.key.map((k) => reg.table.columns.find((c) => c.name === k)!);
-    const key = frame(reg.keyId, reg.keyType.toBuffer(rowToAvro(e.key, keyCols)));
-    const value = frame(reg.valueId, reg.valueType.toBuffer({
-      op: e.op.toUpperCase(),
+    let keyCols = this.keyColumns.get(reg.table);
+    if (!keyCols) {
+      keyCols = reg.table.key.map((k) => reg.table.columns.find((c) => c.name === k)!);
+      this.keyColumns.set(reg.table, keyCols);
+    }
+    const key = this.framed(reg.keyId, reg.keyType, rowToAvro(e.key, keyCols));
+    const value = this.framed(reg.valueId, reg.valueType, {
+      op: OP_SYMBOLS[e.op],
       origin: e.origin,
       commitTimeMicros: e.commitTimeMicros,
       position: e.position,
       changed: e.changed,
       after: e.after ? rowToAvro(e.after, reg.table.columns) : null,
-    }));
+    });
     return { key, value };
   }
 
+  /**
+   * Wire-format bytes of one Avro value, written straight into a shared slab and returned
+   * as a view of it: no per-message buffers to allocate and copy. A slab is never written
+   * again once full (the views handed out still point into it): a fresh one replaces it.
+   */
+  private framed(schemaId: number, type: avro.Type, value: unknown): Buffer {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const start = this.slabPos;
+      if (this.slab.length - start > 5) {
+        const end = type.encode(value, this.slab, start + 5);
+        if (end > 0 && end <= this.slab.length) {
+          this.slab.writeUInt8(0, start);
+          this.slab.writeInt32BE(schemaId, start + 1);
+          this.slabPos = end;
+          return this.slab.subarray(start, end);
+        }
+      }
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabPos = 0;
+    }
+    return frame(schemaId, type.toBuffer(value)); // larger than a slab
+  }
   /** The writer schema for an id, fetched once. Unknown ids are data errors (dead-letter). */
   private writer(id: number): Promise<WriterSchema> {
     let w = this.writers.get(id);

@@ -12,7 +12,7 @@
  * a consumer rebuilds the exact TableSchema from the writer's schema alone.
  */
 import avro from 'avsc';
-import { dateToDays, daysToDate, decimalToUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
+import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
 import { DataError } from '../errors.js';
 import type { ColumnSpec, ColumnType, Row, TableSchema, Value } from '../types.js';
 
@@ -98,9 +98,11 @@ export function tableFromValueSchema(schema: AvroSchema): TableSchema {
 // ---------- values ----------
 
 /** avsc `long` as JavaScript bigint, so int64 values and stamps are exact. */
+const longScratch = Buffer.alloc(8);
 const BigLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint) => { const b = Buffer.alloc(8); b.writeBigInt64LE(n); return b; },
+  // one scratch buffer: avsc packs the 8 bytes into the output at once (Tap.packLongBytes)
+  toBuffer: (n: bigint) => { longScratch.writeBigInt64LE(n); return longScratch; },
   fromJSON: (v: unknown) => BigInt(v as string),
   toJSON: (n: bigint) => Number(n),
   isValid: (n: unknown) => typeof n === 'bigint',
@@ -131,7 +133,11 @@ function toAvro(v: Value, t: ColumnType, column: string): unknown {
       if (!Number.isInteger(n)) throw new DataError(`column "${column}": ${String(v)} is not an integer`);
       return n;
     }
-    case 'decimal': return twosComplement(decimalToUnscaled(String(v), t.scale));
+    case 'decimal': {
+      const text = String(v);
+      const small = smallUnscaled(text, t.scale);
+      return small !== undefined ? smallTwosComplement(small) : twosComplement(decimalToUnscaled(text, t.scale));
+    }
     case 'date': return dateToDays(String(v));
     case 'time': return timeToMicros(String(v));
     case 'timestamp': return timestampToMicros(String(v));
@@ -154,9 +160,17 @@ function fromAvro(v: unknown, t: ColumnType): Value {
   }
 }
 
+/** Avro field names of a column list (cached per list: a table's columns are one array until it changes). */
+const fieldNames = new WeakMap<ColumnSpec[], string[]>();
+
 export function rowToAvro(row: Row, columns: ColumnSpec[]): Record<string, unknown> {
+  let names = fieldNames.get(columns);
+  if (!names) { names = columns.map((c) => avroFieldName(c.name)); fieldNames.set(columns, names); }
   const out: Record<string, unknown> = {};
-  for (const c of columns) out[avroFieldName(c.name)] = toAvro(row[c.name] ?? null, c.type, c.name);
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i]!;
+    out[names[i]!] = toAvro(row[c.name] ?? null, c.type, c.name);
+  }
   return out;
 }
 
@@ -164,6 +178,21 @@ export function rowToAvro(row: Row, columns: ColumnSpec[]): Record<string, unkno
 export function rowFromAvro(rec: Record<string, unknown>, columns: ColumnSpec[]): Row {
   const out: Row = {};
   for (const c of columns) out[c.name] = fromAvro(rec[avroFieldName(c.name)], c.type);
+  return out;
+}
+
+/** twosComplement for a safe integer, without bigint arithmetic (same bytes). */
+export function smallTwosComplement(n: number): Buffer {
+  // beyond 6 bytes, 2^(8w) + n is no longer exact in a double
+  if (n >= 2 ** 47 || n < -(2 ** 47)) return twosComplement(BigInt(n));
+  let width = 1;
+  while (n >= 2 ** (8 * width - 1) || n < -(2 ** (8 * width - 1))) width++;
+  let v = n < 0 ? 2 ** (8 * width) + n : n;
+  const out = Buffer.allocUnsafe(width);
+  for (let i = width - 1; i >= 0; i--) {
+    out[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
   return out;
 }
 

@@ -30,6 +30,14 @@ export interface OutboxRow {
   commitMicros: bigint;
 }
 
+/** The outbox columns in the order outboxRowFromArray reads them. */
+export const OUTBOX_COLUMNS = ['seq', 'table_schema', 'table_name', 'op', 'changed', 'old_row', 'new_row', 'origin', 'commit_micros'] as const;
+
+/** A driver row of OUTBOX_COLUMNS read as an array (Db.queryArrays). */
+export function outboxRowFromArray(a: readonly unknown[]): OutboxRow {
+  return outboxRowFromDb({ seq: a[0], table_schema: a[1], table_name: a[2], op: a[3], changed: a[4], old_row: a[5], new_row: a[6], origin: a[7], commit_micros: a[8] });
+}
+
 /** Normalise a driver row of the outbox table. */
 export function outboxRowFromDb(r: Record<string, unknown>): OutboxRow {
   const op = String(r.op);
@@ -67,34 +75,41 @@ function keyOf(row: Row, table: TableSchema, seq: bigint): Row {
   return key;
 }
 
+/** The JSON of one row image, decoded; unknown members are collected into `unknown`. */
+function decodeImage(r: OutboxRow, text: string | null, what: string, table: TableSchema, dialect: DialectName, unknown: Set<string>): Row {
+  if (text === null) throw new DataError(`outbox row ${r.seq} of ${table.name}: ${what} row is missing`);
+  const d = decodeRowJson(text, table.columns, dialect);
+  for (const u of d.unknown) unknown.add(u);
+  return d.row;
+}
+
 export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string, dialect: DialectName): DecodedOutboxRow {
-  const base = { origin: r.origin, commitTimeMicros: r.commitMicros, position: `outbox:${r.seq}` };
-  const ev = (e: Omit<ChangeEvent, 'origin' | 'commitTimeMicros' | 'position'>): TableChange => ({ table, source, event: { ...base, ...e } });
+  const position = `outbox:${r.seq}`;
+  const ev = (op: ChangeEvent['op'], key: Row, after: Row | null, changed: string[]): TableChange => ({
+    table, source, event: { op, origin: r.origin, commitTimeMicros: r.commitMicros, position, key, after, changed },
+  });
   const unknown = new Set<string>();
-  const decode = (text: string | null, what: string) => {
-    if (text === null) throw new DataError(`outbox row ${r.seq} of ${table.name}: ${what} row is missing`);
-    const d = decodeRowJson(text, table.columns, dialect);
-    d.unknown.forEach((u) => unknown.add(u));
-    return d;
-  };
   const changes: TableChange[] = [];
   if (r.op === 'I') {
-    const n = decode(r.newRow, 'new');
-    changes.push(ev({ op: 'insert', key: keyOf(n.row, table, r.seq), after: n.row, changed: Object.keys(n.row) }));
+    const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
+    changes.push(ev('insert', keyOf(n, table, r.seq), n, Object.keys(n)));
   } else if (r.op === 'D') {
-    const o = decode(r.oldRow, 'old');
-    changes.push(ev({ op: 'delete', key: keyOf(o.row, table, r.seq), after: null, changed: [] }));
+    const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
+    changes.push(ev('delete', keyOf(o, table, r.seq), null, []));
   } else {
-    const n = decode(r.newRow, 'new');
-    const changed = (r.changed ?? []).filter((c) => c in n.row);
-    (r.changed ?? []).filter((c) => !(c in n.row)).forEach((c) => unknown.add(c));
+    const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
+    const changed: string[] = [];
+    for (const c of r.changed ?? []) {
+      if (c in n) changed.push(c);
+      else unknown.add(c);
+    }
     if (changed.some((c) => table.key.includes(c))) {
-      const o = decode(r.oldRow, 'old');
-      changes.push(ev({ op: 'delete', key: keyOf(o.row, table, r.seq), after: null, changed: [] }));
-      changes.push(ev({ op: 'insert', key: keyOf(n.row, table, r.seq), after: n.row, changed: Object.keys(n.row) }));
+      const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
+      changes.push(ev('delete', keyOf(o, table, r.seq), null, []));
+      changes.push(ev('insert', keyOf(n, table, r.seq), n, Object.keys(n)));
     } else {
-      changes.push(ev({ op: 'update', key: keyOf(n.row, table, r.seq), after: n.row, changed }));
+      changes.push(ev('update', keyOf(n, table, r.seq), n, changed));
     }
   }
-  return { changes, unknownColumns: [...unknown] };
+  return { changes, unknownColumns: unknown.size === 0 ? [] : [...unknown] };
 }

@@ -36,7 +36,7 @@ import { nowMicros } from '../stamp.js';
 import type { TableSchema } from '../types.js';
 import { CheckpointStore, decodeKey, encodeKey } from './checkpoint-store.js';
 import { installTableTriggers, openOutboxDb, outboxDbInfo, outboxSchemaOf, resolveTable, type OutboxDbInfo } from './install.js';
-import { decodeOutboxRow, outboxRowFromDb, type OutboxRow } from './outbox-events.js';
+import { decodeOutboxRow, OUTBOX_COLUMNS, outboxRowFromArray, outboxRowFromDb, type OutboxRow } from './outbox-events.js';
 import { OUTBOX_SEQUENCE, OUTBOX_TABLE, STREAM_CHECKPOINT, TRIGGER_PREFIX, snapshotCheckpoint } from './outbox-layout.js';
 import { newRunId, readChunk, snapshotChanges, snapshotStampMicros, type SnapshotProgress } from './snapshot.js';
 import { GapTracker, PgVisibilityBarrier } from './visibility.js';
@@ -54,6 +54,14 @@ interface CapturedTable {
   droppedColumns: Set<string>;
 }
 
+interface SnapshotItem {
+  table: CapturedTable;
+  /** Progress acknowledged (stored). */
+  progress: SnapshotProgress;
+  /** Progress after the last chunk handed out (ahead of `progress` while it is published). */
+  read?: SnapshotProgress;
+}
+
 const EMPTY_ACK = async () => undefined;
 
 export class OutboxSource implements ChangeSource {
@@ -62,8 +70,12 @@ export class OutboxSource implements ChangeSource {
   private info: OutboxDbInfo | undefined;
   private store: CheckpointStore | undefined;
   private readonly tables = new Map<string, CapturedTable>();
+  readonly readsAhead = true;
+  /** Last sequence acknowledged (stored). */
   private checkpoint = 0n;
-  private snapshotQueue: { table: CapturedTable; progress: SnapshotProgress }[] = [];
+  /** Last sequence handed out by readBatch: ahead of the checkpoint while a batch is being published. */
+  private readPosition = 0n;
+  private snapshotQueue: SnapshotItem[] = [];
   private barrier: PgVisibilityBarrier | undefined;
   private gaps: GapTracker | undefined;
   private innodbTrxReadable = true;
@@ -105,6 +117,10 @@ export class OutboxSource implements ChangeSource {
       }
       const cp = await this.store.get(STREAM_CHECKPOINT);
       this.checkpoint = cp ? BigInt(cp) : 0n;
+      // reading starts again at what Kafka acknowledged: a batch read ahead but never
+      // acknowledged (publishing failed) is read again
+      this.readPosition = this.checkpoint;
+      this.prefetched = undefined;
       this.snapshotQueue = [];
       for (const t of this.tables.values()) {
         if (!t.snapshot) continue;
@@ -136,36 +152,39 @@ export class OutboxSource implements ChangeSource {
 
   async readBatch(): Promise<SourceBatch> {
     if (!this.db) throw new FieldsyncError(`outbox source "${this.name}" is not connected`, { retriable: true });
-    const next = this.snapshotQueue[0];
+    // a snapshot whose last chunk was handed out (not yet acknowledged) is done for reading
+    const next = this.snapshotQueue.find((s) => s.read?.state !== 'done');
     if (next) return this.snapshotBatch(next);
     return this.streamBatch();
   }
 
-  private async snapshotBatch(item: { table: CapturedTable; progress: SnapshotProgress }): Promise<SourceBatch> {
-    const { table, progress } = item;
+  private async snapshotBatch(item: SnapshotItem): Promise<SourceBatch> {
+    const { table } = item;
+    const from = item.read ?? item.progress;
     const db = this.db!;
     const size = this.capture.snapshotChunkSize;
     let changes: TableChange[];
     let lastKey: string | undefined;
     try {
       const stamp = await snapshotStampMicros(db);
-      const rows = await readChunk(db, table.schema, table.ref, progress.lastKey ? decodeKey(progress.lastKey) : undefined, size);
-      changes = snapshotChanges(rows, table.schema, this.name, this.info!.origin, stamp, progress.run, progress.chunk);
+      const rows = await readChunk(db, table.schema, table.ref, from.lastKey ? decodeKey(from.lastKey) : undefined, size);
+      changes = snapshotChanges(rows, table.schema, this.name, this.info!.origin, stamp, from.run, from.chunk);
       const last = changes[changes.length - 1];
-      lastKey = last ? encodeKey(last.event.key) : progress.lastKey;
+      lastKey = last ? encodeKey(last.event.key) : from.lastKey;
     } catch (e) {
-      throw wrap(`unable to read snapshot chunk ${progress.chunk} of ${table.configured} from source "${this.name}"`, e);
+      throw wrap(`unable to read snapshot chunk ${from.chunk} of ${table.configured} from source "${this.name}"`, e);
     }
     const done = changes.length < size;
+    const next: SnapshotProgress = { state: done ? 'done' : 'running', run: from.run, chunk: from.chunk + 1, lastKey };
+    item.read = next;
     return {
       changes,
       ack: async () => {
-        // progress advances only after Kafka acknowledged the chunk
-        const next: SnapshotProgress = done ? { state: 'done', run: progress.run, chunk: progress.chunk + 1, lastKey } : { state: 'running', run: progress.run, chunk: progress.chunk + 1, lastKey };
+        // progress is stored only after Kafka acknowledged the chunk
         await this.store!.set(snapshotCheckpoint(table.ref), JSON.stringify(next));
         item.progress = next;
         if (done) {
-          this.snapshotQueue.shift();
+          this.snapshotQueue = this.snapshotQueue.filter((s) => s !== item);
           this.log.info({ table: table.configured, chunks: next.chunk }, 'initial snapshot done');
         }
       },
@@ -175,18 +194,24 @@ export class OutboxSource implements ChangeSource {
   /** Rows after sequence `after` that are safe to publish (see visibility.ts), at most batchSize. */
   private async readOutboxRows(after: bigint): Promise<OutboxRow[]> {
     const db = this.db!;
-    // never concurrently with our own DELETE: its RowExclusiveLock on the outbox would count
-    // as an in-flight writer for the PostgreSQL barrier and hold the read back for nothing
-    await this.cleaning;
     const d = db.dialect;
-    const cols = 'seq, table_schema, table_name, op, changed, old_row, new_row, origin, commit_micros';
+    const cols = OUTBOX_COLUMNS.join(', ');
     if (this.barrier) {
-      const safe = await this.barrier.safeSeq();
+      // rows up to a sequence once found safe stay safe: while working through a backlog the
+      // barrier is asked again only when the batch would reach beyond what it last allowed
+      const wanted = after + BigInt(this.capture.batchSize);
+      // never ask the barrier concurrently with our own DELETE: its RowExclusiveLock on the
+      // outbox would count as an in-flight writer and hold the read back for nothing
+      if (!this.barrier.covers(wanted)) await this.cleaning;
+      const safe = await this.barrier.safeSeq(wanted);
       if (safe <= after) return [];
-      const rows = await db.query(`SELECT ${cols} FROM ${this.outboxTable} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
-        [after.toString(), safe.toString(), this.capture.batchSize]);
-      return rows.map(outboxRowFromDb);
+      const sql = `SELECT ${cols} FROM ${this.outboxTable} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`;
+      const params = [after.toString(), safe.toString(), this.capture.batchSize];
+      if (db.queryArrays) return (await db.queryArrays(sql, params)).map(outboxRowFromArray);
+      return (await db.query(sql, params)).map(outboxRowFromDb);
     }
+    // never concurrently with our own DELETE: its transaction would count as a gap holder
+    await this.cleaning;
     const gaps = this.gaps!;
     // holders of known gaps are checked BEFORE the read: a gap still missing afterwards is final
     if (gaps.openGaps().length > 0) {
@@ -228,8 +253,8 @@ export class OutboxSource implements ChangeSource {
     const prefetched = this.prefetched;
     this.prefetched = undefined;
     try {
-      // a read-ahead is used only if it starts exactly at the acknowledged checkpoint
-      rows = prefetched && prefetched.after === this.checkpoint ? await prefetched.rows : await this.readOutboxRows(this.checkpoint);
+      // a read-ahead is used only if it starts exactly at the read position
+      rows = prefetched && prefetched.after === this.readPosition ? await prefetched.rows : await this.readOutboxRows(this.readPosition);
     } catch (e) {
       throw wrap(`unable to read the outbox of source "${this.name}"`, e);
     }
@@ -241,9 +266,10 @@ export class OutboxSource implements ChangeSource {
       changes.push(...(await this.decode(r, t)));
     }
     const position = rows[rows.length - 1]!.seq;
+    this.readPosition = position;
     if (rows.length >= this.capture.batchSize) {
-      // read ahead: the next batch loads while this one is being published; it is used only
-      // after this batch is acknowledged (see above), so the checkpoint rule is unchanged
+      // read ahead: the next rows load while this batch is decoded and published; the
+      // checkpoint still moves only in ack()
       const next = this.readOutboxRows(position);
       next.catch(() => undefined); // a failed read-ahead is simply not used; the next poll reads again
       this.prefetched = { after: position, rows: next };
@@ -252,6 +278,7 @@ export class OutboxSource implements ChangeSource {
       changes,
       ack: async () => {
         // the checkpoint moves only here, i.e. after Kafka acknowledged every event up to it
+        // (batches are acknowledged in the order they were read: see ChangeSource.readsAhead)
         await this.store!.set(STREAM_CHECKPOINT, position.toString());
         this.checkpoint = position;
         this.scheduleCleanup();

@@ -33,6 +33,15 @@ export interface PublishLimits {
 
 export type TopicOf = (change: TableChange) => string;
 
+/** One produce request: messages per topic, in batch order. */
+type EncodedSend = Map<string, Message[]>;
+
+/** A batch encoded for Kafka (Publisher.encode), sent by Publisher.send. */
+export interface EncodedBatch {
+  sends: EncodedSend[];
+  events: number;
+}
+
 export class Publisher {
   private readonly codec: EventCodec;
   private readonly producer: Producer;
@@ -84,38 +93,61 @@ export class Publisher {
 
   /** Encode and send the changes in order; resolves once Kafka acknowledged all of them. */
   async publish(changes: TableChange[], topicOf: TopicOf, limits: PublishLimits): Promise<void> {
-    if (changes.length === 0) return;
-    const maxBytes = Math.min(limits.maxBatchBytes, MAX_SEND_BYTES);
-    let pending: { topic: string; message: Message }[] = [];
-    let pendingBytes = 0;
-    for (const c of changes) {
-      const topic = topicOf(c);
-      const reg = await this.registration(topic, c.table);
-      const { key, value } = this.codec.encode(reg, c.event);
-      const size = key.length + value.length + 64;
-      if (pending.length > 0 && (pending.length >= limits.batchSize || pendingBytes + size > maxBytes)) {
-        await this.send(pending);
-        pending = [];
-        pendingBytes = 0;
-      }
-      pending.push({ topic, message: { key, value } });
-      pendingBytes += size;
-    }
-    await this.send(pending);
+    await this.send(await this.encode(changes, topicOf, limits));
   }
 
-  private async send(batch: { topic: string; message: Message }[]): Promise<void> {
-    if (batch.length === 0) return;
-    const byTopic = new Map<string, Message[]>();
-    for (const { topic, message } of batch) {
-      let list = byTopic.get(topic);
-      if (!list) { list = []; byTopic.set(topic, list); }
+  /**
+   * Encode a batch into the sends that publish it (registering schemas and creating topics
+   * on first use). Pure preparation: nothing reaches Kafka until send(), so the capture loop
+   * encodes the next batch while the previous one is still waiting for Kafka's ack.
+   *
+   * A send is bounded by count (batchSize) and bytes (maxBatchBytes, never above
+   * MAX_SEND_BYTES: Kafka's message.max.bytes limits one partition's record batch).
+   */
+  async encode(changes: TableChange[], topicOf: TopicOf, limits: PublishLimits): Promise<EncodedBatch> {
+    const maxBytes = Math.min(limits.maxBatchBytes, MAX_SEND_BYTES);
+    const sends: EncodedSend[] = [];
+    let current = new Map<string, Message[]>();
+    let count = 0;
+    let bytes = 0;
+    let lastTable: TableSchema | undefined;
+    let lastTopic = '';
+    let reg: RegisteredTable | undefined;
+    for (const c of changes) {
+      const topic = topicOf(c);
+      if (c.table !== lastTable || topic !== lastTopic || !reg) {
+        reg = await this.registration(topic, c.table);
+        lastTable = c.table;
+        lastTopic = topic;
+      }
+      const message = this.codec.encode(reg, c.event);
+      const size = message.key.length + message.value.length + 64;
+      if (count > 0 && (count >= limits.batchSize || bytes + size > maxBytes)) {
+        sends.push(current);
+        current = new Map();
+        count = 0;
+        bytes = 0;
+      }
+      let list = current.get(topic);
+      if (!list) { list = []; current.set(topic, list); }
       list.push(message);
+      count++;
+      bytes += size;
     }
-    try {
-      await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-    } catch (e) {
-      throw wrap(`unable to publish ${batch.length} events to Kafka`, e);
+    if (count > 0) sends.push(current);
+    return { sends, events: changes.length };
+  }
+
+  /** Send an encoded batch, one request after the other; resolves once Kafka acknowledged all. */
+  async send(batch: EncodedBatch): Promise<void> {
+    for (const byTopic of batch.sends) {
+      let n = 0;
+      for (const list of byTopic.values()) n += list.length;
+      try {
+        await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      } catch (e) {
+        throw wrap(`unable to publish ${n} events to Kafka`, e);
+      }
     }
   }
 

@@ -68,3 +68,14 @@ describe('decodeRowJson', () => {
     expect(d).toEqual({ row: { id: 1 }, unknown: ['extra'], missing: ['gone'] });
   });
 });
+
+describe('string members', () => {
+  it('read escaped and unescaped strings exactly as JSON.parse does (property)', () => {
+    const c = col('s', { kind: 'string' });
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => {
+      expect(rawToValue(JSON.stringify(s), c, 'postgres')).toBe(s);
+      // (rows are plain objects: a column named "__proto__" cannot be one of their keys)
+      if (s !== '__proto__') expect(decodeRowJson(`{${JSON.stringify(s)}: 1}`, [col(s, { kind: 'int', bits: 32 })], 'mysql').row[s]).toBe(1);
+    }), { numRuns: 2000 });
+  });
+});

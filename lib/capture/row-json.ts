@@ -23,62 +23,76 @@ import type { ColumnSpec, Row, Value } from '../types.js';
 export type RawObject = Map<string, string>;
 
 function skipWs(s: string, i: number): number {
-  while (i < s.length && (s[i] === ' ' || s[i] === '\n' || s[i] === '\r' || s[i] === '\t')) i++;
-  return i;
+  for (;;) {
+    const c = s.charCodeAt(i);
+    if (c === 32 || c === 10 || c === 13 || c === 9) i++;
+    else return i;
+  }
 }
 
 /** Index just after the JSON string starting at i (s[i] === '"'). */
 function endOfString(s: string, i: number): number {
   for (let j = i + 1; j < s.length; j++) {
-    const c = s[j];
-    if (c === '\\') j++;
-    else if (c === '"') return j + 1;
+    const c = s.charCodeAt(j);
+    if (c === 92) j++; // backslash: skip the escaped character
+    else if (c === 34) return j + 1;
   }
   throw new DataError('row JSON: unterminated string');
 }
 
 /** Index just after the JSON value starting at i. */
 function endOfValue(s: string, i: number): number {
-  const c = s[i];
-  if (c === '"') return endOfString(s, i);
-  if (c === '{' || c === '[') {
+  const c = s.charCodeAt(i);
+  if (c === 34) return endOfString(s, i);
+  if (c === 123 || c === 91) {
     let depth = 0;
     for (let j = i; j < s.length; j++) {
-      const d = s[j];
-      if (d === '"') { j = endOfString(s, j) - 1; continue; }
-      if (d === '{' || d === '[') depth++;
-      else if (d === '}' || d === ']') {
+      const d = s.charCodeAt(j);
+      if (d === 34) { j = endOfString(s, j) - 1; continue; }
+      if (d === 123 || d === 91) depth++;
+      else if (d === 125 || d === 93) {
         depth--;
         if (depth === 0) return j + 1;
       }
     }
     throw new DataError('row JSON: unbalanced brackets');
   }
+  // a number or a literal: up to whitespace, ',', '}' or ']'
   let j = i;
-  while (j < s.length && !/[\s,}\]]/.test(s[j]!)) j++;
+  for (; j < s.length; j++) {
+    const d = s.charCodeAt(j);
+    if (d === 44 || d === 125 || d === 93 || d === 32 || d === 10 || d === 13 || d === 9) break;
+  }
   if (j === i) throw new DataError(`row JSON: unexpected character at ${i}`);
   return j;
+}
+
+/** The string of a JSON string literal s[from, to): sliced when it has no escapes. */
+export function jsonStringAt(s: string, from: number, to: number): string {
+  const inner = s.slice(from + 1, to - 1);
+  return inner.includes('\\') ? (JSON.parse(s.slice(from, to)) as string) : inner;
 }
 
 /** Parse `{"k": <value>, ...}` keeping every value's raw text. */
 export function parseRawObject(text: string): RawObject {
   const out: RawObject = new Map();
   let i = skipWs(text, 0);
-  if (text[i] !== '{') throw new DataError('row JSON: not an object');
+  if (text.charCodeAt(i) !== 123) throw new DataError('row JSON: not an object');
   i = skipWs(text, i + 1);
-  if (text[i] === '}') return out;
+  if (text.charCodeAt(i) === 125) return out;
   for (;;) {
-    if (text[i] !== '"') throw new DataError(`row JSON: expected a member name at ${i}`);
+    if (text.charCodeAt(i) !== 34) throw new DataError(`row JSON: expected a member name at ${i}`);
     const keyEnd = endOfString(text, i);
-    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    const key = jsonStringAt(text, i, keyEnd);
     i = skipWs(text, keyEnd);
-    if (text[i] !== ':') throw new DataError(`row JSON: expected ":" at ${i}`);
+    if (text.charCodeAt(i) !== 58) throw new DataError(`row JSON: expected ":" at ${i}`);
     i = skipWs(text, i + 1);
     const valueEnd = endOfValue(text, i);
     out.set(key, text.slice(i, valueEnd));
     i = skipWs(text, valueEnd);
-    if (text[i] === ',') { i = skipWs(text, i + 1); continue; }
-    if (text[i] === '}') return out;
+    const c = text.charCodeAt(i);
+    if (c === 44) { i = skipWs(text, i + 1); continue; }
+    if (c === 125) return out;
     throw new DataError(`row JSON: expected "," or "}" at ${i}`);
   }
 }
@@ -107,7 +121,7 @@ export function rawToValue(raw: string, col: ColumnSpec, dialect: DialectName): 
   try {
     // json columns carry their JSON text as written (an object, array, scalar or, from MySQL, a string of JSON text)
     if (t.kind === 'json') return dialect === 'mysql' && raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
-    const scalar = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+    const scalar = raw.charCodeAt(0) === 34 ? jsonStringAt(raw, 0, raw.length) : raw;
     switch (t.kind) {
       case 'bytes':
         return dialect === 'postgres' ? pgBytea(scalar) : Buffer.from(scalar, 'hex');
@@ -135,6 +149,9 @@ export interface DecodedRow {
   missing: string[];
 }
 
+/** Names of a column list (cached per list: a table's columns are one array until it changes). */
+const columnNames = new WeakMap<ColumnSpec[], Set<string>>();
+
 /** A whole row JSON → canonical row over `columns`. */
 export function decodeRowJson(text: string, columns: ColumnSpec[], dialect: DialectName): DecodedRow {
   const raw = parseRawObject(text);
@@ -145,7 +162,10 @@ export function decodeRowJson(text: string, columns: ColumnSpec[], dialect: Dial
     if (v === undefined) { missing.push(c.name); continue; }
     row[c.name] = rawToValue(v, c, dialect);
   }
-  const known = new Set(columns.map((c) => c.name));
+  // every member matched a column: nothing unknown (the common case, no allocation)
+  if (raw.size === columns.length - missing.length) return { row, unknown: [], missing };
+  let known = columnNames.get(columns);
+  if (!known) { known = new Set(columns.map((c) => c.name)); columnNames.set(columns, known); }
   const unknown = [...raw.keys()].filter((k) => !known.has(k));
   return { row, unknown, missing };
 }

@@ -64,8 +64,18 @@ export class PgVisibilityBarrier {
     return rows.length > 0;
   }
 
-  /** Advance the barrier as far as it can go now and return the safe sequence. */
-  async safeSeq(): Promise<bigint> {
+  /** True when `seq` is already known to be safe (safeSeq(seq) would not query). */
+  covers(seq: bigint): boolean {
+    return this.safe >= seq;
+  }
+
+  /**
+   * Advance the barrier as far as it can go now and return the safe sequence. A sequence
+   * once safe stays safe, so when the last known safe sequence already covers `wanted`
+   * (a reader working through a backlog) no query is needed.
+   */
+  async safeSeq(wanted?: bigint): Promise<bigint> {
+    if (wanted !== undefined && this.covers(wanted)) return this.safe;
     if (this.pending && !(await this.stillRunning(this.pending.holders))) {
       this.safe = this.pending.seqHi;
       this.pending = undefined;

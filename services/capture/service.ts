@@ -2,9 +2,11 @@
  * The capture service: one loop per `capture[]` entry, all in one process, each reading
  * its source (trigger outbox, or SQL Server CDC) and publishing to Kafka.
  *
- * One loop turn (a "poll"): read a batch → publish it (resolves when Kafka acknowledged
- * every event) → ack it (the source stores its checkpoint) → metrics. An empty batch waits
- * pollIntervalMs (abortable) before the next poll: no busy loop.
+ * One loop turn (a "poll"): read a batch → encode it → publish it (resolves when Kafka
+ * acknowledged every event) → ack it (the source stores its checkpoint) → metrics. A source
+ * that reads ahead (the outbox) has its next batch read and encoded while the previous one
+ * is being published (CaptureLoop.poll). An empty batch waits pollIntervalMs (abortable)
+ * before the next poll: no busy loop.
  *
  * Failures: a poll runs behind the source's circuit breaker (opossum). A transient failure
  * (database or Kafka unreachable, deadlock, registry down) closes the source and is retried
@@ -29,6 +31,7 @@ import { captureBatchDuration, captureBatchSize, captureErrors, eventsCaptured, 
 import { kafkaClientConnected } from '../../lib/observability/readiness.js';
 import { startServiceRuntime, type ServiceRuntime } from '../../lib/observability/runtime.js';
 import { retry, sleep } from '../../lib/retry.js';
+import type { TableChange } from '../../lib/event/change-event.js';
 import type { ChangeSource } from '../../lib/source.js';
 
 const log = logger('capture');
@@ -106,6 +109,8 @@ class CaptureLoop {
   private connected = false;
   private lastError: string | undefined = 'not connected yet';
   private lastLagMs = 0;
+  /** Publish-and-ack of the batches handed over by poll(), chained in read order. */
+  private inFlight: Promise<void> | undefined;
 
   constructor(cfg: FieldsyncConfig, private readonly capture: CaptureConfig, private readonly source: ChangeSource,
     private readonly publisher: Publisher, private readonly runtime: ServiceRuntime) {
@@ -145,13 +150,26 @@ class CaptureLoop {
         }
         if (events === 0 && !signal.aborted) await sleep(this.capture.pollIntervalMs, signal).catch(() => undefined);
       }
+      // SIGTERM: the batch in flight is published and checkpointed before the source closes;
+      // if that fails, it is simply read again after the restart
+      await this.settle().catch((e: unknown) => log.warn({ source: name, err: e }, `the last batch of ${name} was not acknowledged at shutdown; it is read again on restart: ${errorMessage(e)}`));
     } finally {
+      await this.inFlight?.catch(() => undefined);
       this.breaker.shutdown();
       await this.source.close().catch(() => undefined);
     }
   }
 
-  /** One poll; returns the number of events published. */
+  /**
+   * One poll; returns the number of events read.
+   *
+   * With a source that reads ahead (ChangeSource.readsAhead) the poll hands its batch to
+   * the publishing chain and returns as soon as the previous batch is acknowledged, so the
+   * next batch is read, decoded and encoded while this one waits for Kafka. The chain keeps
+   * the rules: sends go out one after the other in read order, and a batch's ack (the
+   * source checkpoint) runs only after Kafka acknowledged all of its events and after the
+   * previous batch's ack. At most two batches are outstanding.
+   */
   private async poll(): Promise<number> {
     try {
       if (!this.connected) {
@@ -162,34 +180,62 @@ class CaptureLoop {
       }
       const started = performance.now();
       const batch = await this.source.readBatch();
-      await this.publisher.publish(batch.changes, this.topicOf, this.capture);
-      // the checkpoint is stored only now: Kafka has acknowledged every event of the batch
-      await batch.ack();
-      const name = this.capture.source;
-      if (batch.changes.length > 0) {
-        captureBatchSize.observe({ source: name }, batch.changes.length);
-        captureBatchDuration.observe({ source: name }, (performance.now() - started) / 1000);
-        const counts = new Map<string, { table: string; op: string; n: number }>();
-        for (const c of batch.changes) {
-          const table = c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name;
-          const k = `${table}\u0000${c.event.op}`;
-          const entry = counts.get(k) ?? { table, op: c.event.op, n: 0 };
-          entry.n++;
-          counts.set(k, entry);
-        }
-        for (const { table, op, n } of counts.values()) {
-          eventsCaptured.inc({ source: name, table, op }, n);
-          if (op === 'snapshot' && this.source instanceof OutboxSource) snapshotRows.inc({ source: name, table }, n);
-        }
+      if (batch.changes.length === 0) {
+        await this.settle();
+        await batch.ack();
+        await this.updateLag();
+        return 0;
       }
+      const encoded = await this.publisher.encode(batch.changes, this.topicOf, this.capture);
+      const previous = this.inFlight;
+      const current = (async () => {
+        await previous;
+        await this.publisher.send(encoded);
+        // the checkpoint is stored only now: Kafka has acknowledged every event of the batch
+        await batch.ack();
+        this.observe(batch.changes, started);
+      })();
+      current.catch(() => undefined); // observed by the next poll (or settle) that awaits it
+      this.inFlight = current;
+      if (this.source.readsAhead) await previous;
+      else await current;
       await this.updateLag();
       return batch.changes.length;
     } catch (e) {
       this.lastError = errorMessage(e);
-      // start over from the stored checkpoint on the next attempt
+      // start over from the stored checkpoint on the next attempt; a batch still in flight
+      // finishes (or fails) first, so no ack can land after the source reconnected
+      await this.inFlight?.catch(() => undefined);
+      this.inFlight = undefined;
       this.connected = false;
       await this.source.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  /** Wait until every batch handed to the publishing chain is acknowledged (or throw its error). */
+  async settle(): Promise<void> {
+    const pending = this.inFlight;
+    if (!pending) return;
+    await pending;
+    if (this.inFlight === pending) this.inFlight = undefined;
+  }
+
+  private observe(changes: TableChange[], started: number): void {
+    const name = this.capture.source;
+    captureBatchSize.observe({ source: name }, changes.length);
+    captureBatchDuration.observe({ source: name }, (performance.now() - started) / 1000);
+    const counts = new Map<string, { table: string; op: string; n: number }>();
+    for (const c of changes) {
+      const table = c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name;
+      const k = `${table}\u0000${c.event.op}`;
+      const entry = counts.get(k) ?? { table, op: c.event.op, n: 0 };
+      entry.n++;
+      counts.set(k, entry);
+    }
+    for (const { table, op, n } of counts.values()) {
+      eventsCaptured.inc({ source: name, table, op }, n);
+      if (op === 'snapshot' && this.source instanceof OutboxSource) snapshotRows.inc({ source: name, table }, n);
     }
   }
 

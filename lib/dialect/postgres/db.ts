@@ -27,6 +27,11 @@ class PgDb implements Db {
     return r.rows as DbRow[];
   }
 
+  async queryArrays(sql: string, params: readonly unknown[] = []): Promise<unknown[][]> {
+    const r = await this.runner.query({ text: sql, values: params as unknown[], rowMode: 'array' });
+    return r.rows as unknown[][];
+  }
+
   async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
     const r = await this.runner.query({ text: sql, values: params as unknown[] });
     return r.rowCount ?? 0;

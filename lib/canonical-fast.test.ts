@@ -1,0 +1,117 @@
+/**
+ * The hand-written fast paths of canonical.ts must read every input exactly as the regex
+ * paths they shortcut: the references below are the regex implementations, and the
+ * properties compare both on generated text, including the layouts the fast paths decline.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalDecimal, canonicalTimestamp, decimalToUnscaled, microsToTimestamp, smallUnscaled, timestampToMicros, unscaledToDecimal } from './canonical.js';
+import { smallTwosComplement, twosComplement } from './avro/table-avro.js';
+
+// ---- references: the regex implementations -------------------------------------------
+
+const TS_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+function utcMillis(y: number, mo: number, d: number, h = 0, mi = 0, s = 0): number {
+  const t = new Date(Date.UTC(2000, 0, 1, h, mi, s));
+  t.setUTCFullYear(y, mo, d);
+  return t.getTime();
+}
+
+function refTimestampToMicros(canonical: string): bigint {
+  const m = TS_RE.exec(canonical);
+  if (!m) throw new Error('not a timestamp');
+  const [, y, mo, d, h, mi, s, frac = ''] = m;
+  const ms = utcMillis(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  if (Number.isNaN(ms)) throw new Error('not a timestamp');
+  return BigInt(ms) * 1000n + BigInt((frac + '000000').slice(0, 6));
+}
+
+function refCanonicalTimestamp(text: string): string {
+  const m = TS_RE.exec(text.trim());
+  if (!m) throw new Error('not a timestamp');
+  const [, y, mo, d, h, mi, s, frac = '', off] = m;
+  const micros = (frac + '000000').slice(0, 6);
+  if (!off || off === 'Z' || /^[+-]00(:?00)?$/.test(off)) return `${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`;
+  const sign = off.startsWith('-') ? -1 : 1;
+  const [oh, om = '0'] = off.slice(1).split(':').length > 1 ? off.slice(1).split(':') : [off.slice(1, 3), off.slice(3) || '0'];
+  const offsetMicros = BigInt(sign * (Number(oh) * 3600 + Number(om) * 60)) * 1_000_000n;
+  return microsToTimestamp(refTimestampToMicros(`${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`) - offsetMicros);
+}
+
+function refDecimalToUnscaled(text: string, scale: number): bigint {
+  const m = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new Error('not a decimal');
+  const [, sign, intPart = '', fracPart = '', exp = '0'] = m;
+  let digits = intPart + fracPart;
+  let pointShift = -fracPart.length + Number(exp) + scale;
+  if (pointShift < 0) {
+    const dropped = digits.slice(digits.length + pointShift);
+    if (/[1-9]/.test(dropped)) throw new Error('too many fractional digits');
+    digits = digits.slice(0, digits.length + pointShift);
+    pointShift = 0;
+  }
+  const v = BigInt((digits || '0') + '0'.repeat(pointShift));
+  return sign === '-' ? -v : v;
+}
+
+function refCanonicalDecimal(text: string, precision: number, scale: number): string {
+  const unscaled = refDecimalToUnscaled(text, scale);
+  if ((unscaled < 0n ? -unscaled : unscaled).toString().length > precision) throw new Error('does not fit');
+  return unscaledToDecimal(unscaled, scale);
+}
+
+/** Same result, or both throw. */
+function agree<T>(fast: () => T, ref: () => T): void {
+  let expected: { ok: true; v: T } | { ok: false };
+  try { expected = { ok: true, v: ref() }; } catch { expected = { ok: false }; }
+  if (expected.ok) expect(fast()).toEqual(expected.v);
+  else expect(fast).toThrow();
+}
+
+// ---- generators ------------------------------------------------------------------------
+
+const digits = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...'0123456789'.split('')), minLength: min, maxLength: max });
+const twoDigits = digits(2, 2);
+const timestampText = fc.record({
+  y: fc.oneof(digits(4, 4), digits(3, 5)), mo: twoDigits, d: twoDigits, h: twoDigits, mi: twoDigits, s: twoDigits,
+  sep: fc.constantFrom(' ', 'T', 'x'), frac: fc.option(digits(0, 10)), off: fc.constantFrom('', 'Z', '+00', '-00:00', '+05:30', '-0200', ' '),
+}).map(({ y, mo, d, h, mi, s, sep, frac, off }) => `${y}-${mo}-${d}${sep}${h}:${mi}:${s}${frac === null ? '' : `.${frac}`}${off}`);
+const decimalText = fc.record({
+  sign: fc.constantFrom('', '-', '+'), int: digits(0, 22), point: fc.boolean(), frac: digits(0, 8), exp: fc.constantFrom('', 'e2', 'E-1', 'e+0'), pad: fc.constantFrom('', ' '),
+}).map(({ sign, int, point, frac, exp, pad }) => `${pad}${sign}${int}${point ? `.${frac}` : ''}${exp}`);
+
+describe('fast paths of canonical values agree with the regex paths', () => {
+  it('canonicalTimestamp', () => {
+    fc.assert(fc.property(timestampText, (t) => agree(() => canonicalTimestamp(t), () => refCanonicalTimestamp(t))), { numRuns: 3000 });
+    expect(canonicalTimestamp('2024-01-02T03:04:05.1234567Z')).toBe('2024-01-02 03:04:05.123456');
+    expect(canonicalTimestamp('2024-01-02 03:04:05.123456')).toBe('2024-01-02 03:04:05.123456');
+  });
+
+  it('timestampToMicros, also for fields out of range (normalised as Date does)', () => {
+    const canonical = fc.record({ y: digits(4, 4), mo: twoDigits, d: twoDigits, h: twoDigits, mi: twoDigits, s: twoDigits, f: digits(6, 6) })
+      .map(({ y, mo, d, h, mi, s, f }) => `${y}-${mo}-${d} ${h}:${mi}:${s}.${f}`);
+    fc.assert(fc.property(canonical, (t) => agree(() => timestampToMicros(t), () => refTimestampToMicros(t))), { numRuns: 3000 });
+    fc.assert(fc.property(timestampText, (t) => agree(() => timestampToMicros(t), () => refTimestampToMicros(t))), { numRuns: 2000 });
+    expect(timestampToMicros('0001-01-01 00:00:00.000000')).toBe(refTimestampToMicros('0001-01-01 00:00:00.000000'));
+    expect(timestampToMicros('9999-12-31 23:59:59.999999')).toBe(refTimestampToMicros('9999-12-31 23:59:59.999999'));
+  });
+
+  it('decimalToUnscaled and canonicalDecimal', () => {
+    fc.assert(fc.property(decimalText, fc.integer({ min: 0, max: 10 }), fc.integer({ min: 1, max: 38 }), (t, scale, extra) => {
+      agree(() => decimalToUnscaled(t, scale), () => refDecimalToUnscaled(t, scale));
+      const precision = Math.max(scale, 1) + extra % 20;
+      agree(() => canonicalDecimal(t, precision, scale), () => refCanonicalDecimal(t, precision, scale));
+    }), { numRuns: 5000 });
+    expect(canonicalDecimal('-0.00', 5, 2)).toBe('0.00');
+    expect(canonicalDecimal('007.50', 5, 2)).toBe('7.50');
+    expect(() => canonicalDecimal('1234.50', 5, 2)).toThrow();
+    expect(smallUnscaled('9007199254740993', 0)).toBeUndefined(); // beyond 2^53: left to bigint
+  });
+
+  it('smallTwosComplement writes the same bytes as twosComplement', () => {
+    const edges = [0, 1, -1, 127, 128, -128, -129, 2 ** 47 - 1, -(2 ** 47), 2 ** 47, -(2 ** 47) - 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+    for (const n of edges) expect(smallTwosComplement(n).equals(twosComplement(BigInt(n)))).toBe(true);
+    fc.assert(fc.property(fc.maxSafeInteger(), (n) => smallTwosComplement(n).equals(twosComplement(BigInt(n)))), { numRuns: 3000 });
+  });
+});
