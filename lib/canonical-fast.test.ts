@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalDecimal, canonicalTimestamp, decimalToUnscaled, microsToTimestamp, smallUnscaled, timestampToMicros, unscaledToDecimal } from './canonical.js';
-import { smallTwosComplement, twosComplement } from './avro/table-avro.js';
+import { canonicalDecimal, canonicalTimestamp, decimalToUnscaled, microsToTimestamp, smallUnscaled, smallUnscaledToDecimal, timestampToMicros, unscaledToDecimal } from './canonical.js';
+import { fromTwosComplement, smallFromTwosComplement, smallTwosComplement, twosComplement } from './avro/table-avro.js';
 
 // ---- references: the regex implementations -------------------------------------------
 
@@ -37,6 +37,14 @@ function refCanonicalTimestamp(text: string): string {
   const [oh, om = '0'] = off.slice(1).split(':').length > 1 ? off.slice(1).split(':') : [off.slice(1, 3), off.slice(3) || '0'];
   const offsetMicros = BigInt(sign * (Number(oh) * 3600 + Number(om) * 60)) * 1_000_000n;
   return microsToTimestamp(refTimestampToMicros(`${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`) - offsetMicros);
+}
+
+function refMicrosToTimestamp(micros: bigint): string {
+  let ms = micros / 1000n;
+  let rest = micros % 1000n;
+  if (rest < 0n) { rest += 1000n; ms -= 1n; }
+  const iso = new Date(Number(ms)).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${rest.toString().padStart(3, '0')}`;
 }
 
 function refDecimalToUnscaled(text: string, scale: number): bigint {
@@ -113,5 +121,21 @@ describe('fast paths of canonical values agree with the regex paths', () => {
     const edges = [0, 1, -1, 127, 128, -128, -129, 2 ** 47 - 1, -(2 ** 47), 2 ** 47, -(2 ** 47) - 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
     for (const n of edges) expect(smallTwosComplement(n).equals(twosComplement(BigInt(n)))).toBe(true);
     fc.assert(fc.property(fc.maxSafeInteger(), (n) => smallTwosComplement(n).equals(twosComplement(BigInt(n)))), { numRuns: 3000 });
+  });
+
+  it('microsToTimestamp', () => {
+    const range = fc.bigInt({ min: -62_135_596_800_000_000n, max: 253_402_300_799_999_999n }); // years 1 to 9999
+    fc.assert(fc.property(range, (us) => { expect(microsToTimestamp(us)).toBe(refMicrosToTimestamp(us)); }), { numRuns: 5000 });
+    for (const us of [0n, -1n, 1n, -999n, -1000n, -1001n, 999n, 1000n]) expect(microsToTimestamp(us)).toBe(refMicrosToTimestamp(us));
+  });
+
+  it('decimals of up to 6 bytes decode without bigint to the same text', () => {
+    fc.assert(fc.property(fc.integer({ min: -(2 ** 47), max: 2 ** 47 - 1 }), fc.integer({ min: 0, max: 12 }), (n, scale) => {
+      const bytes = twosComplement(BigInt(n));
+      expect(smallFromTwosComplement(bytes)).toBe(Number(fromTwosComplement(bytes)));
+      expect(smallUnscaledToDecimal(n, scale)).toBe(unscaledToDecimal(BigInt(n), scale));
+    }), { numRuns: 5000 });
+    expect(smallFromTwosComplement(Buffer.from('800000000000', 'hex'))).toBe(-(2 ** 47));
+    expect(smallFromTwosComplement(Buffer.alloc(0))).toBe(0);
   });
 });

@@ -108,7 +108,18 @@ export function timestampToMicros(canonical: string): bigint {
   return BigInt(ms) * 1000n + BigInt((frac + '000000').slice(0, 6));
 }
 
+const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
+
 export function microsToTimestamp(micros: bigint): string {
+  if (micros <= SAFE_MICROS && micros >= -SAFE_MICROS) {
+    // the same split in exact integer arithmetic on doubles (% and the division are exact here)
+    const us = Number(micros);
+    let rest = us % 1000;
+    let ms = (us - rest) / 1000;
+    if (rest < 0) { rest += 1000; ms -= 1; }
+    const iso = new Date(ms).toISOString();
+    return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}`;
+  }
   let ms = micros / 1000n;
   let rest = micros % 1000n;
   if (rest < 0n) { rest += 1000n; ms -= 1n; }
@@ -229,6 +240,14 @@ export function decimalToUnscaled(text: string, scale: number): bigint {
   }
   const v = BigInt((digits || '0') + '0'.repeat(pointShift));
   return sign === '-' ? -v : v;
+}
+
+/** unscaledToDecimal for a safe integer, without bigint arithmetic (same text). */
+export function smallUnscaledToDecimal(unscaled: number, scale: number): string {
+  const neg = unscaled < 0;
+  const digits = String(neg ? -unscaled : unscaled).padStart(scale + 1, '0');
+  const out = scale > 0 ? `${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}` : digits;
+  return neg ? `-${out}` : out;
 }
 
 export function unscaledToDecimal(unscaled: bigint, scale: number): string {

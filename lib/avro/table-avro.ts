@@ -12,7 +12,7 @@
  * a consumer rebuilds the exact TableSchema from the writer's schema alone.
  */
 import avro from 'avsc';
-import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
+import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, smallUnscaledToDecimal, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
 import { DataError } from '../errors.js';
 import type { ColumnSpec, ColumnType, Row, TableSchema, Value } from '../types.js';
 
@@ -152,7 +152,10 @@ function fromAvro(v: unknown, t: ColumnType): Value {
   if (v === null || v === undefined) return null;
   switch (t.kind) {
     case 'int': return t.bits === 64 ? (v as bigint) : (v as number);
-    case 'decimal': return unscaledToDecimal(fromTwosComplement(v as Buffer), t.scale);
+    case 'decimal': {
+      const b = v as Buffer;
+      return b.length <= 6 ? smallUnscaledToDecimal(smallFromTwosComplement(b), t.scale) : unscaledToDecimal(fromTwosComplement(b), t.scale);
+    }
     case 'date': return daysToDate(v as number);
     case 'time': return microsToTime(v as bigint);
     case 'timestamp': return microsToTimestamp(v as bigint);
@@ -202,6 +205,13 @@ export function twosComplement(n: bigint): Buffer {
   while (n >= 1n << BigInt(8 * width - 1) || n < -(1n << BigInt(8 * width - 1))) width++;
   const v = n < 0n ? (1n << BigInt(8 * width)) + n : n;
   return Buffer.from(v.toString(16).padStart(width * 2, '0'), 'hex');
+}
+
+/** fromTwosComplement of at most 6 bytes, as a number (exact: below 2^48). */
+export function smallFromTwosComplement(b: Buffer): number {
+  let v = 0;
+  for (let i = 0; i < b.length; i++) v = v * 256 + b[i]!;
+  return b.length > 0 && b[0]! & 0x80 ? v - 2 ** (8 * b.length) : v;
 }
 
 export function fromTwosComplement(b: Buffer): bigint {
