@@ -329,6 +329,12 @@ export class ApplyPipeline {
     }
     const value = message.value;
     try {
+      // schemas already fetched: decode at once, without a promise per message
+      const known = this.codec.decodeKnown(message.key ?? null, value);
+      if (known) {
+        msg.decoded = known;
+        return msg;
+      }
       msg.decoded = await retry(() => this.codec.decode(message.key ?? null, value), { signal: this.abort.signal, maxDelayMs: 5000 });
     } catch (e) {
       // an undecodable message is dead-lettered; anything else (registry down for good) stops the pipeline

@@ -59,6 +59,8 @@ export function unframe(buf: Buffer): { schemaId: number; body: Buffer } {
 export class EventCodec {
   private readonly registry: SchemaRegistry;
   private readonly writers = new Map<number, Promise<WriterSchema>>();
+  /** Writer schemas already fetched (ids are immutable: never evicted). */
+  private readonly known = new Map<number, WriterSchema>();
   private readonly registered = new Map<string, RegisteredTable>();
   private readonly compatibilitySet = new Set<string>();
   private readonly keyColumns = new WeakMap<TableSchema, ColumnSpec[]>();
@@ -80,8 +82,12 @@ export class EventCodec {
     const [keyId, valueId] = await Promise.all([this.registerSubject(`${topic}-key`, ks), this.registerSubject(`${topic}-value`, vs)]);
     const reg: RegisteredTable = { topic, table, keyId, valueId, keyType: avroTypeOf(ks), valueType: avroTypeOf(vs) };
     this.registered.set(cacheKey, reg);
-    this.writers.set(keyId, Promise.resolve({ type: reg.keyType }));
-    this.writers.set(valueId, Promise.resolve({ type: reg.valueType, table }));
+    const keyWriter: WriterSchema = { type: reg.keyType };
+    const valueWriter: WriterSchema = { type: reg.valueType, table };
+    this.writers.set(keyId, Promise.resolve(keyWriter));
+    this.writers.set(valueId, Promise.resolve(valueWriter));
+    this.known.set(keyId, keyWriter);
+    this.known.set(valueId, valueWriter);
     return reg;
   }
 
@@ -160,7 +166,9 @@ export class EventCodec {
     if (!w) {
       w = this.fetchSchema(id).then((schema) => {
         const isEnvelope = schema.name === 'Envelope' && Boolean(schema['fieldsync.table']);
-        return { type: avroTypeOf(schema), ...(isEnvelope ? { table: tableFromValueSchema(schema) } : {}) };
+        const writer: WriterSchema = { type: avroTypeOf(schema), ...(isEnvelope ? { table: tableFromValueSchema(schema) } : {}) };
+        this.known.set(id, writer);
+        return writer;
       });
       w.catch(() => this.writers.delete(id)); // let a transient failure be retried
       this.writers.set(id, w);
@@ -186,8 +194,32 @@ export class EventCodec {
   }
 
   async decode(keyBuf: Buffer | null, valueBuf: Buffer): Promise<DecodedEvent> {
-    const { schemaId, body } = unframe(valueBuf);
+    const { schemaId } = unframe(valueBuf);
     const w = await this.writer(schemaId);
+    let r = this.decodeWith(w, keyBuf, valueBuf, schemaId);
+    if ('needKeySchema' in r) {
+      await this.writer(r.needKeySchema); // a delete: its key is decoded with the key's schema
+      r = this.decodeWith(w, keyBuf, valueBuf, schemaId);
+      if ('needKeySchema' in r) throw new DataError(`schema id ${r.needKeySchema} of the message key is unknown`);
+    }
+    return r;
+  }
+
+  /**
+   * decode() without awaiting, for a message whose writer schemas were already fetched (the
+   * applier's hot path: a promise per message costs about as much as the decoding);
+   * undefined when a schema still has to be fetched. Throws DataError exactly as decode().
+   */
+  decodeKnown(keyBuf: Buffer | null, valueBuf: Buffer): DecodedEvent | undefined {
+    const { schemaId } = unframe(valueBuf);
+    const w = this.known.get(schemaId);
+    if (!w) return undefined;
+    const r = this.decodeWith(w, keyBuf, valueBuf, schemaId);
+    return 'needKeySchema' in r ? undefined : r;
+  }
+
+  private decodeWith(w: WriterSchema, keyBuf: Buffer | null, valueBuf: Buffer, schemaId: number): DecodedEvent | { needKeySchema: number } {
+    const body = valueBuf.subarray(5);
     if (!w.table) throw new DataError(`schema id ${schemaId} is not a fieldsync change envelope`);
     let rec: { op: string; origin: string; commitTimeMicros: bigint; position: string; changed: string[]; after: Record<string, unknown> | null };
     try {
@@ -199,11 +231,13 @@ export class EventCodec {
     const after = rec.after ? rowFromAvro(rec.after, table.columns) : null;
     let key: Row;
     if (after) {
-      key = Object.fromEntries(table.key.map((k) => [k, after[k] ?? null]));
+      key = {};
+      for (const k of table.key) key[k] = after[k] ?? null;
     } else {
       if (!keyBuf) throw new DataError('delete event without a message key');
       const k = unframe(keyBuf);
-      const kw = await this.writer(k.schemaId);
+      const kw = this.known.get(k.schemaId);
+      if (!kw) return { needKeySchema: k.schemaId };
       const keyCols = table.key.map((name) => table.columns.find((c) => c.name === name)!);
       try {
         key = rowFromAvro(kw.type.fromBuffer(k.body) as Record<string, unknown>, keyCols);

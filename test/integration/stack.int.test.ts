@@ -60,6 +60,29 @@ describe('local stack', () => {
     expect(decoded.table).toEqual({ ...table, columns: table.columns.map((c) => ({ ...c, nullable: true })) });
   });
 
+  it('decodes without awaiting once the writer schemas are fetched, and fetches a delete\'s key schema first', async () => {
+    const topic = `${cfg.kafka.topicPrefix}.pg.public.${uniqueName('known')}`;
+    const table: TableSchema = {
+      schema: 'public', name: 'known', key: ['id'],
+      columns: [{ name: 'id', type: { kind: 'int', bits: 64 }, nullable: false }, { name: 'note', type: { kind: 'string' }, nullable: true }],
+    };
+    const reg = await new EventCodec(cfg.registry).register(topic, table);
+    const writer = new EventCodec(cfg.registry);
+    const update = writer.encode(reg, { op: 'update', origin: 'a', commitTimeMicros: 1n, position: 'outbox:1', key: { id: 7n }, after: { id: 7n, note: 'x' }, changed: ['note'] });
+    const del = writer.encode(reg, { op: 'delete', origin: 'a', commitTimeMicros: 2n, position: 'outbox:2', key: { id: 7n }, after: null, changed: [] });
+
+    const reader = new EventCodec(cfg.registry); // nothing cached
+    expect(reader.decodeKnown(update.key, update.value)).toBeUndefined();
+    const fetched = await reader.decode(update.key, update.value);
+    expect(reader.decodeKnown(update.key, update.value)).toEqual(fetched);
+    // the value schema is known now, the key schema is not: a delete still needs a fetch
+    expect(reader.decodeKnown(del.key, del.value)).toBeUndefined();
+    const deleted = await reader.decode(del.key, del.value);
+    expect(deleted.event).toMatchObject({ op: 'delete', key: { id: 7n }, after: null });
+    expect(reader.decodeKnown(del.key, del.value)).toEqual(deleted);
+    expect(() => reader.decodeKnown(del.key, Buffer.from([1, 2, 3]))).toThrow(/wire format/);
+  });
+
   it('writes and reads a row in PostgreSQL and MariaDB with canonical values', async () => {
     const t = uniqueName('rw');
     await pg.execute(`CREATE TABLE ${t} (id bigint PRIMARY KEY, amount numeric(10,3), at timestamptz(6), d date, note text)`);
