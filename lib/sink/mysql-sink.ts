@@ -8,9 +8,20 @@
  * (max_allowed_packet). Which upsert form to use (`VALUES()` or a row alias) comes from
  * the config's rowAlias or, when unset, from `SELECT VERSION()` at connect.
  *
+ * Set-based merge (a table batch of at least `setMinRows` keys): instead of reading the
+ * clocks into JS, planning and binding every value, the folded batch is loaded into a stage
+ * with LOAD DATA LOCAL INFILE and the server compares the clocks (mysql-bulk-sql.ts), under
+ * the same row locks, taken in the same order. LOAD DATA LOCAL turns value errors into
+ * warnings and skips duplicate keys, so any warning fails the load; and whenever the
+ * set-based merge fails for a reason other than a transient one, the batch runs again on
+ * the row path, which alone decides what is bad data (bound parameters, strict mode), so
+ * dead-lettering is the same as for small batches.
+ *
  * DDL (which commits implicitly in MySQL) runs on one connection holding GET_LOCK, so
  * concurrent fieldsync processes preparing the same database do not race.
  */
+import { Readable } from 'node:stream';
+import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import type { Db, DbRow } from '../dialect/dialect.js';
 import { addColumnSqls, backfillClockSql, createClockTableSql, createOffsetsTableSql, createTableSql, createTombTableSql } from '../dialect/mysql/ddl.js';
 import { mysqlDialect } from '../dialect/mysql/dialect.js';
@@ -18,14 +29,26 @@ import {
   STAGE_OP, createStageSql, deleteByStageSql, dropStageSql, insertRowsSql, insertStageSql, lockRowsSql, moveFromStageSql,
   readClocksSql, storedOffsetsSql, updateFromStageSql, upsertClocksSql, upsertOffsetsSql, upsertWinnersSql,
 } from '../dialect/mysql/merge-sql.js';
+import { loadDataSql } from '../dialect/mysql/bulk-load.js';
 import { stampTriggerBodies, stampTriggerName, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
-import { FieldsyncError } from '../errors.js';
+import { DataError, errorMessage, FieldsyncError, isRetriable } from '../errors.js';
+import { logger } from '../log.js';
 import { systemTable, tombTable } from '../merge/clock-layout.js';
+import type { FoldedTable } from '../merge/fold.js';
+import { planMerge } from '../merge/plan.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
-import type { TopicOffset } from '../sink.js';
+import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
 import type { TableSchema, Value } from '../types.js';
+import { qualifiedName } from '../types.js';
+import { LoadText } from './load-text.js';
+import {
+  SET_OP, classifySql, createSetStageSql, insertClocksFromSetStageSql, insertFromSetStageSql, loadClocksSql, loadSetStageSql, lockRowsAndClocksSql,
+  summarySql, updateClocksFromSetStageSql, updateFromSetStageSql, updateTableSql,
+} from './mysql-bulk-sql.js';
+import type { SetMergeTable } from './mysql-bulk-sql.js';
+import { keyMatches } from './mysql-bulk-sql.js';
 import { clockGroups, SqlSink, winningFields } from './sql-sink.js';
-import type { MergeTarget, SinkOptions, TableDdl, TableName } from './sql-sink.js';
+import type { ApplyMode, MergeTarget, SinkOptions, TableDdl, TableName } from './sql-sink.js';
 
 /** Parameters per statement (prepared statements allow 65535; text queries have no limit but stay modest). */
 const MAX_PARAMS = 30_000;
@@ -34,8 +57,11 @@ const MAX_BYTES = 4 * 1024 * 1024;
 const DDL_LOCK = 'fieldsync_ddl';
 /** At most this many distinct sets of winning columns are written as plain upserts (else: the stage). */
 const MAX_WIN_SETS = 4;
+/** Keys from which a table batch is merged set-based (below, its fixed round trips cost more than they save). */
+export const SET_MIN_ROWS = 200;
 
 const d = mysqlDialect;
+const log = logger('mysql-sink');
 
 const ddl: TableDdl = {
   createTable: (into, source) => [createTableSql(into, source)],
@@ -86,15 +112,171 @@ export function supportsRowAlias(version: string): boolean {
 export interface MysqlSinkOptions extends SinkOptions {
   /** Row alias (MySQL 8.0.19+) instead of VALUES(); detected at connect when undefined. */
   rowAlias?: boolean | undefined;
+  /** Keys from which a table batch is merged set-based (default SET_MIN_ROWS; Infinity: never). */
+  setMinRows?: number | undefined;
+}
+
+/** The connection of a MySQL transaction (a LOAD DATA stream must run on it). */
+function transactionConnection(tx: Db): PoolConnection {
+  const conn = (tx as { transactionConnection?: PoolConnection | undefined }).transactionConnection;
+  if (!conn) throw new FieldsyncError('the set-based merge needs the connection of a MySQL transaction');
+  return conn;
 }
 
 export class MysqlSink extends SqlSink {
   private rowAlias: boolean | undefined;
   private mariadb = true;
+  private readonly setMinRows: number;
+  /** Tables whose set-based merge failed where the row path succeeded (e.g. a key collation the stage cannot join): row path only. */
+  private readonly rowPathOnly = new Set<string>();
 
   constructor(target: string, db: Db, options: MysqlSinkOptions) {
     super(target, db, options);
     this.rowAlias = options.rowAlias;
+    this.setMinRows = options.setMinRows ?? SET_MIN_ROWS;
+  }
+
+  /**
+   * One transaction, set-based for large table batches. A set-based merge that failed for
+   * any reason but a transient one runs again on the row path, which decides what is bad
+   * data (see the header); when the row path then succeeds where the set-based merge failed
+   * for no data reason, the batch's tables stay on the row path.
+   */
+  override async apply(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[]): Promise<MergeOutcome> {
+    const mode: ApplyMode = { bulk: Number.isFinite(this.setMinRows) };
+    try {
+      return await this.applyWith(consumer, batches, offsets, mode);
+    } catch (e) {
+      if (!mode.used || isRetriable(e)) throw e;
+      const out = await this.applyWith(consumer, batches, offsets, { bulk: false });
+      if (!(e instanceof DataError)) {
+        log.warn({ err: errorMessage(e), tables: batches.map((b) => qualifiedName(b.table)) }, 'set-based merge failed where the row path succeeded: these tables stay on the row path');
+        for (const b of batches) this.rowPathOnly.add(qualifiedName(b.table));
+      }
+      return out;
+    }
+  }
+
+  protected override async mergeSetBased(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome | undefined> {
+    if (!mode.bulk || folded.rows.size < this.setMinRows || this.rowPathOnly.has(qualifiedName(m.target))) return undefined;
+    mode.used = true;
+    // the stage carries the fields some event writes (an update of one column: one value and one stamp)
+    const written = m.fields.map(() => false);
+    for (const r of folded.rows.values()) for (let j = 0; j < written.length; j++) if (r.fields[j]) written[j] = true;
+    const activeIndex = written.flatMap((w, j) => (w ? [j] : []));
+    const s: SetMergeTable = { ...m, active: activeIndex.map((j) => m.fields[j]!) };
+
+    // the same locks, in the same order, as the row path: T rows, then clock and tomb rows
+    // a bigint key binds as its digits (the driver escapes it unquoted): no string to convert per key
+    const keys = [...folded.rows.values()].map((r) => m.key.map((k, i) => {
+      const v = r.key[i] ?? null;
+      return typeof v === 'bigint' ? v : d.toDb(v, k.type);
+    }));
+    // half the parameter budget each: one statement carries the keys twice
+    const tMatches = keyMatches(m, 't', keys, MAX_PARAMS / 2);
+    const cMatches = keyMatches(m, 'c', keys, MAX_PARAMS / 2);
+    let stored = 0;
+    for (let i = 0; i < tMatches.length; i++) {
+      const [, clocks] = await tx.query(lockRowsAndClocksSql(s, tMatches[i]!, cMatches[i]!), [...tMatches[i]!.params, ...cMatches[i]!.params]);
+      stored += Number(clocks?.n ?? 0);
+    }
+    // no key has a clock row (and the locks keep it so): nothing to compare in SQL
+    if (stored === 0) return this.mergeNewKeys(tx, folded, s);
+
+    await tx.execute(createSetStageSql(s));
+    const text = new LoadText();
+    for (const r of folded.rows.values()) {
+      for (let i = 0; i < m.key.length; i++) text.value(r.key[i] ?? null, m.key[i]!.type);
+      // the row stamp: the insert stamp, else the first field stamp; equal stamps are sent empty
+      let ref = r.ins;
+      for (let n = 0; ref === null && n < activeIndex.length; n++) ref = r.fields[activeIndex[n]!]?.stamp ?? null;
+      text.stamp(ref);
+      text.stampOr(r.ins, ref);
+      text.stampOr(r.del, ref);
+      for (const j of activeIndex) text.stampOr(r.fields[j]?.stamp ?? null, ref);
+      for (const j of activeIndex) text.value(r.fields[j]?.value ?? null, m.fields[j]!.type);
+      text.endRow();
+    }
+    await this.load(tx, loadSetStageSql(s), text);
+
+    await tx.execute(classifySql(s));
+    const [sum] = await tx.query(summarySql(s));
+    const n = (k: string) => Number(sum?.[k] ?? 0);
+    const won = s.active.flatMap((_f, j) => (n(`w${j}`) > 0 ? [j] : []));
+    const tomb = tombTable(m.target);
+    const alias = this.usesRowAlias;
+    if (n(`op${SET_OP.insertTable}`)) await tx.execute(insertFromSetStageSql(s, m.target), [SET_OP.insertTable]);
+    if (n(`op${SET_OP.insertTomb}`)) await tx.execute(insertFromSetStageSql(s, tomb), [SET_OP.insertTomb]);
+    if (n(`op${STAGE_OP.updateTable}`)) await tx.execute(updateTableSql(s, won));
+    // moves between T and its tomb: merge-sql.ts's statements read the same stage columns
+    const w: MergeTarget = { ...m, fields: s.active };
+    if (n(`op${STAGE_OP.reviveFromTomb}`)) {
+      await tx.execute(moveFromStageSql(w, tomb, m.target, alias), [STAGE_OP.reviveFromTomb]);
+      await tx.execute(deleteByStageSql(w, tomb), [STAGE_OP.reviveFromTomb]);
+    }
+    if (n(`op${STAGE_OP.buryFromTable}`)) {
+      await tx.execute(moveFromStageSql(w, m.target, tomb, alias), [STAGE_OP.buryFromTable]);
+      await tx.execute(deleteByStageSql(w, m.target), [STAGE_OP.buryFromTable]);
+    }
+    if (n(`op${STAGE_OP.updateTomb}`)) await tx.execute(updateFromSetStageSql(s, tomb, won), [STAGE_OP.updateTomb]);
+    if (n('fresh')) await tx.execute(insertClocksFromSetStageSql(s));
+    if (n('known')) await tx.execute(updateClocksFromSetStageSql(s, won));
+    await tx.execute(dropStageSql());
+
+    let taken = 0;
+    let kept = folded.superseded;
+    s.active.forEach((_f, j) => { taken += n(`w${j}`); kept += n(`k${j}`); });
+    return { fieldsTaken: taken, fieldsKept: kept, rowsDeleted: n(`op${STAGE_OP.buryFromTable}`) };
+  }
+
+  /**
+   * Set-based merge of keys of which the target holds no clock row (the usual case: a batch
+   * of inserts). The plan against empty clocks has only new rows of T, of its tomb and of
+   * the clock, which go straight into their tables with LOAD DATA: no stage.
+   */
+  private async mergeNewKeys(tx: Db, folded: FoldedTable, s: SetMergeTable): Promise<MergeOutcome> {
+    const plan = planMerge(folded, new Map());
+    const load = async (into: TableName, rows: PlannedRow[]) => {
+      if (rows.length === 0) return;
+      const text = new LoadText();
+      for (const r of rows) {
+        for (let i = 0; i < s.key.length; i++) text.value(r.key[i] ?? null, s.key[i]!.type);
+        for (let i = 0; i < s.fields.length; i++) text.value(r.values[i] ?? null, s.fields[i]!.type);
+        text.endRow();
+      }
+      await this.load(tx, loadDataSql(into, [...s.key, ...s.fields]), text);
+    };
+    await load(s.target, plan.insertTable);
+    await load(tombTable(s.target), plan.insertTomb);
+    if (plan.clocks.length > 0) {
+      const text = new LoadText();
+      for (const c of plan.clocks) {
+        for (let i = 0; i < s.key.length; i++) text.value(c.key[i] ?? null, s.key[i]!.type);
+        // the row stamp: the insert stamp, else the first stamp there is
+        let ref = c.clock.ins ?? c.clock.del;
+        for (let j = 0; ref === null && j < c.clock.fields.length; j++) ref = c.clock.fields[j] ?? null;
+        text.stamp(ref);
+        text.stampOr(c.clock.ins, ref);
+        text.stampOr(c.clock.del, ref);
+        for (const f of c.clock.fields) text.stampOr(f, ref);
+        text.endRow();
+      }
+      await this.load(tx, loadClocksSql(s), text);
+    }
+    return plan.outcome;
+  }
+
+  /**
+   * LOAD DATA LOCAL `text` with `sql`, in the transaction. LOAD DATA LOCAL reports a value it
+   * had to alter, or a duplicate key it skipped, only as a warning: either fails the load.
+   */
+  private async load(tx: Db, sql: string, text: LoadText): Promise<void> {
+    const conn = transactionConnection(tx);
+    const [res] = await conn.query({ sql, infileStreamFactory: () => Readable.from(text.chunks()) });
+    const header = res as ResultSetHeader;
+    if (header.warningStatus > 0 || header.affectedRows !== text.rows) {
+      throw new DataError(`LOAD DATA of a set-based merge loaded ${header.affectedRows} of ${text.rows} rows with ${header.warningStatus} warning(s)`);
+    }
   }
 
   /** Which upsert form this sink uses (after connect). */

@@ -45,6 +45,16 @@ export interface SinkOptions {
   fieldsyncSchema: string;
 }
 
+/**
+ * How one apply() merges. `bulk`: a dialect may merge a large table batch set-based
+ * (mergeSetBased); off, every table takes the row path (clocks read, planMerge in JS).
+ */
+export interface ApplyMode {
+  bulk: boolean;
+  /** Set by the dialect once it took the set-based merge in this apply(). */
+  used?: boolean;
+}
+
 /** A new source column the target lacks while autoEvolve is off. */
 export class SchemaEvolutionError extends FieldsyncError {
   constructor(readonly table: string, readonly column: string) {
@@ -188,6 +198,11 @@ export abstract class SqlSink implements Sink {
   // ---------------------------------------------------------------- apply
 
   async apply(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[]): Promise<MergeOutcome> {
+    return this.applyWith(consumer, batches, offsets, { bulk: true });
+  }
+
+  /** apply() with the statements chosen by `mode`: one transaction for data, clocks and offsets. */
+  protected async applyWith(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[], mode: ApplyMode): Promise<MergeOutcome> {
     const outcome: MergeOutcome = { fieldsTaken: 0, fieldsKept: 0, rowsDeleted: 0 };
     const work: { folded: FoldedTable; m: MergeTarget }[] = [];
     for (const b of batches) {
@@ -214,7 +229,7 @@ export abstract class SqlSink implements Sink {
       work.push({ folded, m });
     }
     return this.db.transaction(async (tx) => {
-      for (const { folded, m } of work) addOutcome(outcome, await this.mergeTable(tx, folded, m));
+      for (const { folded, m } of work) addOutcome(outcome, await this.mergeTable(tx, folded, m, mode));
       if (offsets.length > 0) {
         try {
           await this.writeOffsets(tx, consumer, latestOffsets(offsets));
@@ -226,10 +241,12 @@ export abstract class SqlSink implements Sink {
     });
   }
 
-  private async mergeTable(tx: Db, folded: FoldedTable, m: MergeTarget): Promise<MergeOutcome> {
+  private async mergeTable(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome> {
     const rows = [...folded.rows.values()];
     const keyHint = rows.length === 1 ? describeKey(m.key, rows[0]!.key) : undefined;
     try {
+      const set = await this.mergeSetBased(tx, folded, m, mode);
+      if (set) return set;
       const keys = rows.map((r) => r.key);
       await this.lockRows(tx, m, keys);
       const stored = this.parseClocks(m, await this.readClockRows(tx, m, keys));
@@ -252,6 +269,15 @@ export abstract class SqlSink implements Sink {
    * inside the failed transaction's callback: it must not need another pool connection.
    */
   protected abstract isPrimaryKeyDuplicate(e: unknown, m: MergeTarget): Promise<boolean>;
+
+  /**
+   * A dialect's set-based merge of a whole folded table (the server compares the clocks):
+   * the same locks, writes and outcome as lock + read + planMerge + executePlan. Undefined
+   * when not taken (then the row path runs); errors are classified as on the row path.
+   */
+  protected async mergeSetBased(_tx: Db, _folded: FoldedTable, _m: MergeTarget, _mode: ApplyMode): Promise<MergeOutcome | undefined> {
+    return undefined;
+  }
 
   /** Per-table preparation outside the merge transaction (catalog look-ups to cache). */
   protected async beforeMerge(_m: MergeTarget): Promise<void> {}

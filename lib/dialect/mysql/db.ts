@@ -43,6 +43,11 @@ class MysqlDb implements Db {
     }
   }
 
+  /** Inside a transaction, its connection (a LOAD DATA stream must run in the transaction); else undefined. */
+  get transactionConnection(): mysql.PoolConnection | undefined {
+    return this.pool ? undefined : (this.runner as mysql.PoolConnection);
+  }
+
   /** A dedicated connection for LOAD DATA streams and session-scoped work; release it when done. */
   async connection(): Promise<mysql.PoolConnection> {
     if (!this.pool) throw new Error('connection() is not available inside a transaction');
