@@ -42,19 +42,25 @@
  *      from the target, the window writes and reconciler.jobs[].maxCountDrift; an empty
  *      source never replaces a non-empty table. A failure aborts before the swap and
  *      says why; the live generation is untouched.
- *   6. Swap, atomically: under an exclusive lock on the live and stage tables, the last
- *      catch-up round runs, the window triggers go, the stage receives T's triggers,
- *      grants and foreign keys (MySQL: moved under the same names, see
- *      lib/dialect/mysql/foreign-keys.ts), and the renames T → T__fs_bN, stage → T (with clock and
- *      tomb) happen in one transaction (PostgreSQL) or one RENAME TABLE queued behind
- *      LOCK TABLES (MySQL; see lib/dialect/mysql/swap.ts). No write can land between the
- *      final catch-up and the rename; readers wait for the lock and then see the new
- *      table, never a missing, empty or partial one.
+ *   6. Swap, atomically. Before the lock the stage receives T's triggers (copies that
+ *      skip applier sessions: PostgreSQL enabled, MySQL under their other name, see
+ *      lib/dialect/mysql/trigger-names.ts), grants and, on PostgreSQL, foreign keys (NOT
+ *      VALID). Under an exclusive lock on the live and stage tables, the last catch-up
+ *      round runs as an applier session (the copies do not fire for it), what could not be
+ *      prepared is completed (MySQL: foreign keys moved under the same names, see
+ *      lib/dialect/mysql/foreign-keys.ts, and any trigger that could not be copied), and the
+ *      renames T → T__fs_bN, stage → T (with clock and tomb) happen in one transaction
+ *      (PostgreSQL) or one RENAME TABLE queued behind LOCK TABLES (MySQL; see
+ *      lib/dialect/mysql/swap.ts). No write can land between the final catch-up and the
+ *      rename; readers wait for the lock and then see the new table, never a missing,
+ *      empty or partial one. After it, MySQL drops the triggers the backup took along.
  *   7. Clean up: drop the window log, keep the newest reconciler.backupsToKeep backups,
  *      record the run (runs.ts) and the metrics, and return the report.
  *
  * kill -9 at any point before the rename leaves the live generation as it was (only the
- * stage and the window log were written); the next run cleans up and starts over.
+ * stage and the window log were written); the next run cleans up and starts over. After
+ * the rename, only the backup's triggers (MySQL) may be left: the next run drops them
+ * (generations.ts).
  */
 import type { FieldsyncConfig, ReconcileJobConfig } from '../config/schema.js';
 import type { Db } from '../dialect/dialect.js';
@@ -448,8 +454,9 @@ async function runLocked(
       lockList: [{ table: wlog }, ...(d.name === 'mysql' ? sql.windowLockList() : [])],
       lockTimeoutMs: opts.lockTimeoutMs ?? 5000,
       log,
-      // The window triggers stay on the outgoing clock table (they go with the log table
-      // after the swap): dropping them here would only lengthen the lock.
+      // The window triggers stay on the outgoing clock table (they are dropped after the
+      // swap): dropping them here would only lengthen the lock. The session is an applier
+      // session (the swap marks it): the stage's trigger copies do not fire for these writes.
       underLock: async (s) => {
         finalWindow = await catchUpRound(s, sql);
       },

@@ -3,9 +3,11 @@
  * same atomic swap as a refresh. It is a three-way rename (live → parking name, backup N
  * → live, parking → backup N), so the generation being replaced becomes backup N and a
  * second rollback undoes the first. Triggers: PostgreSQL tables keep their own (each
- * generation still has the triggers it had when it was live); on MySQL they are moved
- * from the outgoing live table to the incoming one, as in a refresh, and so are its
- * outgoing foreign keys (same names; MySQL backups carry none).
+ * generation still has the triggers it had when it was live); on MySQL, as in a refresh,
+ * the incoming backup receives copies of live's triggers under their other name before
+ * the lock (lib/dialect/mysql/trigger-names.ts), the outgoing table's are dropped after the
+ * swap, and live's outgoing foreign keys move under the lock (same names; MySQL backups
+ * carry no triggers and no foreign keys).
  *
  * Holds the table's refresh lock, so it cannot run during a refresh; it first cleans up
  * what a killed refresh or rollback left (generations.ts).

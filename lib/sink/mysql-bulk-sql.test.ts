@@ -69,4 +69,9 @@ describe('set-based merge SQL', () => {
       expect(sets.split(`s.${assigned}`).length - 1).toBe(1);
     }
   });
+
+  it('joins the tomb only when the locked keys have tomb rows', () => {
+    expect(classifySql(table([id]), true)).toContain('LEFT JOIN `t__fs_tomb` tb');
+    expect(classifySql(table([id]), false)).not.toContain('tb');
+  });
 });

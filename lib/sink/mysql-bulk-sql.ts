@@ -44,7 +44,11 @@ export const SET_OP = { none: 0, insertTable: 5, insertTomb: 6 } as const;
 const q = (s: string) => d.quote(s);
 const S = STAGE_TABLE;
 
-export function createSetStageSql(m: SetMergeTable): string {
+/**
+ * The stage. `replace` (MariaDB): CREATE OR REPLACE, so a stage left on the connection by
+ * the previous batch is dropped by this statement and the merge need not drop its own.
+ */
+export function createSetStageSql(m: SetMergeTable, replace = false): string {
   const cols = [
     ...m.key.map((k, i) => `_fs_k${i} ${mysqlKeyType(k.type)} NOT NULL`),
     '_fs_i BIGINT NULL', '_fs_d BIGINT NULL',
@@ -53,9 +57,9 @@ export function createSetStageSql(m: SetMergeTable): string {
     ...m.active.map((_f, j) => `_fs_w${j} TINYINT NOT NULL DEFAULT 0`),
     '_fs_op TINYINT NOT NULL DEFAULT 0', '_fs_c TINYINT NOT NULL DEFAULT 0', '_fs_known TINYINT NOT NULL DEFAULT 0',
   ];
-  // no DROP … IF EXISTS first: the stage is dropped at the end of every merge that made it, and
-  // a failed transaction's connection is destroyed (lib/dialect/mysql/db.ts), stage and all
-  return `CREATE TEMPORARY TABLE ${S} (${cols.join(', ')}, PRIMARY KEY (${m.key.map((_k, i) => `_fs_k${i}`).join(', ')})) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+  // without `replace`, no DROP … IF EXISTS first: the stage is dropped at the end of every merge
+  // that made it, and a failed transaction's connection is destroyed (lib/dialect/mysql/db.ts)
+  return `CREATE ${replace ? 'OR REPLACE ' : ''}TEMPORARY TABLE ${S} (${cols.join(', ')}, PRIMARY KEY (${m.key.map((_k, i) => `_fs_k${i}`).join(', ')})) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 }
 
 /**
@@ -172,16 +176,17 @@ const maxOf = (a: string, b: string) => `COALESCE(GREATEST(${a}, ${b}), ${a}, ${
  * plan.ts does: a field wins iff its incoming stamp is greater than its clock (NULL = never
  * written); the row is present iff its insert stamp is greater than its delete stamp; the
  * part follows from where the row lives before and after. No assignment reads a column
- * assigned here.
+ * assigned here. `tombs` false: the locked keys have no tomb rows (lockRowsAndClocksSql
+ * counted them), so the tomb is not joined.
  */
-export function classifySql(m: SetMergeTable): string {
+export function classifySql(m: SetMergeTable, tombs = true): string {
   const c = (col: string) => `c.${q(col)}`;
   const win = m.active.map((f, j) => `(s._fs_s${j} IS NOT NULL AND (${c(f.name)} IS NULL OR s._fs_s${j} > ${c(f.name)}))`);
   const anyWin = win.length > 0 ? `(${win.join(' OR ')})` : 'FALSE';
   const ni = maxOf(c(INSERT_STAMP), 's._fs_i');
   const nd = maxOf(c(DELETE_STAMP), 's._fs_d');
   const known = `(${c(m.key[0]!.name)} IS NOT NULL)`;
-  const hasTomb = `(${known} AND tb.${q(m.key[0]!.name)} IS NOT NULL)`;
+  const hasTomb = tombs ? `(${known} AND tb.${q(m.key[0]!.name)} IS NOT NULL)` : 'FALSE';
   const was = `(${c(INSERT_STAMP)} IS NOT NULL AND (${c(DELETE_STAMP)} IS NULL OR ${c(INSERT_STAMP)} > ${c(DELETE_STAMP)}))`;
   const now = `(${ni} IS NOT NULL AND (${nd} IS NULL OR ${ni} > ${nd}))`;
   const changed = `(NOT (${ni} <=> ${c(INSERT_STAMP)}) OR NOT (${nd} <=> ${c(DELETE_STAMP)}) OR ${anyWin})`;
@@ -196,7 +201,8 @@ export function classifySql(m: SetMergeTable): string {
   const sets = [...win.map((w, j) => `s._fs_w${j} = ${w}`), `s._fs_known = ${known}`, `s._fs_c = ${changed}`, `s._fs_op = ${op}`];
   const clockJoin = m.key.map((k, i) => `c.${q(k.name)} = s._fs_k${i}`).join(' AND ');
   const tombJoin = m.key.map((k, i) => `tb.${q(k.name)} = s._fs_k${i}`).join(' AND ');
-  return `UPDATE ${S} s LEFT JOIN ${d.qualified(clockTable(m.target))} c ON ${clockJoin} LEFT JOIN ${d.qualified(tombTable(m.target))} tb ON ${tombJoin} SET ${sets.join(', ')}`;
+  const joinTomb = tombs ? ` LEFT JOIN ${d.qualified(tombTable(m.target))} tb ON ${tombJoin}` : '';
+  return `UPDATE ${S} s LEFT JOIN ${d.qualified(clockTable(m.target))} c ON ${clockJoin}${joinTomb} SET ${sets.join(', ')}`;
 }
 
 /**

@@ -13,6 +13,8 @@ import { stringify } from 'yaml';
 import type { FieldsyncConfig } from '../../lib/config/schema.js';
 import type { Db } from '../../lib/dialect/dialect.js';
 import { openDb } from '../../lib/dialect/index.js';
+import { otherGenerationName } from '../../lib/dialect/mysql/trigger-names.js';
+import { fieldsyncTriggerBases } from '../../lib/reconcile/generations.js';
 import { stack, stackConfig, uniqueName } from '../support/helpers.js';
 
 export type TargetKind = 'mysql' | 'postgres';
@@ -159,4 +161,22 @@ export async function indexSnapshot(db: Db, table: string): Promise<string[]> {
     `SELECT INDEX_NAME AS name, MAX(NON_UNIQUE) AS nu, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
        FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? GROUP BY INDEX_NAME`, [table]);
   return rows.map((r) => `${String(r.name)}${Number(r.nu) === 0 ? ' unique' : ''} (${String(r.cols)})`).sort();
+}
+
+/**
+ * MariaDB: a table's triggers as comparable strings (base name, timing, event, body),
+ * sorted. A fieldsync trigger may carry its base name or the other one a swap gives its
+ * copy (lib/dialect/mysql/trigger-names.ts): both print as the base name (the base names
+ * of `live`'s triggers, for a companion table of `live`).
+ */
+export async function triggerSnapshot(db: Db, table: string, live = table): Promise<string[]> {
+  const bases = fieldsyncTriggerBases({ schema: '', name: live });
+  const rows = await db.query(
+    `SELECT TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body
+       FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?`, [table]);
+  return rows.map((r) => {
+    const name = String(r.name);
+    const base = bases.includes(name) ? name : bases.find((b) => otherGenerationName(b, bases) === name) ?? name;
+    return `${base} ${String(r.timing)} ${String(r.event)} ${String(r.body)}`;
+  }).sort();
 }

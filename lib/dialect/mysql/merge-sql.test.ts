@@ -87,5 +87,8 @@ describe('MySQL stamping triggers', () => {
     const mysql = stampTriggerSqls(t, 'o', false);
     expect(mysql[0]).toBe('DROP TRIGGER IF EXISTS `clients__fs_sti`');
     expect(mysql[1]).toMatch(/^CREATE TRIGGER `clients__fs_sti` AFTER INSERT/);
+    // the copy a reconciler swap left under the other name goes once the base one exists
+    expect(mysql[2]).toBe('DROP TRIGGER IF EXISTS `clients__fs_sti__fs_g`');
+    expect(stampTriggerSqls(t, 'o', true)[1]).toBe('DROP TRIGGER IF EXISTS `clients__fs_sti__fs_g`');
   });
 });

@@ -51,15 +51,19 @@ describe('MySQL outbox DDL', () => {
     expect(mysqlTriggerBody('DELETE', table, 'app', 'app', 'o')).toMatch(/'D', JSON_OBJECT\('id', OLD\.`id`\), NULL, JSON_OBJECT\('id', OLD\.`id`, .*\), NULL,/s);
   });
 
-  it('MariaDB replaces triggers atomically; MySQL 8 swaps them under LOCK TABLES', () => {
+  it('MariaDB replaces triggers atomically; MySQL 8 swaps them under LOCK TABLES; the copy a swap named otherwise goes after the base one exists', () => {
     const maria = mysqlInstallTriggerSql(table, 'app', 'app', 'o', true);
-    expect(maria).toHaveLength(3);
-    maria.forEach((s) => expect(s).toMatch(/^CREATE OR REPLACE TRIGGER `app`\.`fieldsync_outbox_[iud]_clients` AFTER (INSERT|UPDATE|DELETE) ON `app`\.`clients` FOR EACH ROW/));
+    expect(maria).toHaveLength(6);
+    for (const [i, e] of ['i', 'u', 'd'].entries()) {
+      expect(maria[2 * i]).toMatch(new RegExp(`^CREATE OR REPLACE TRIGGER \`app\`\\.\`fieldsync_outbox_${e}_clients\` AFTER (INSERT|UPDATE|DELETE) ON \`app\`\\.\`clients\` FOR EACH ROW`));
+      expect(maria[2 * i + 1]).toBe(`DROP TRIGGER IF EXISTS \`app\`.\`fieldsync_outboxg_${e}_clients\``);
+    }
     const mysql = mysqlInstallTriggerSql(table, 'app', 'app', 'o', false);
     expect(mysql[0]).toBe('LOCK TABLES `app`.`clients` WRITE, `app`.`fieldsync_outbox` WRITE');
     expect(mysql[mysql.length - 1]).toBe('UNLOCK TABLES');
-    expect(mysql.filter((s) => s.startsWith('DROP TRIGGER IF EXISTS'))).toHaveLength(3);
-    expect(mysqlUninstallTriggerSql(table, 'app')).toEqual(['i', 'u', 'd'].map((e) => `DROP TRIGGER IF EXISTS \`app\`.\`fieldsync_outbox_${e}_clients\``));
+    expect(mysql.filter((s) => s.startsWith('DROP TRIGGER IF EXISTS'))).toHaveLength(6);
+    expect(mysqlUninstallTriggerSql(table, 'app')).toEqual(['i', 'u', 'd'].flatMap((e) => [
+      `DROP TRIGGER IF EXISTS \`app\`.\`fieldsync_outbox_${e}_clients\``, `DROP TRIGGER IF EXISTS \`app\`.\`fieldsync_outboxg_${e}_clients\``]));
   });
 
   it('keeps trigger names within 64 characters and distinct per table', () => {

@@ -33,6 +33,7 @@ import { CHECKPOINT_TABLE, OUTBOX_TABLE, TRIGGER_PREFIX, sqlLiteral } from '../.
 import { applierSessionSql } from '../../merge/clock-layout.js';
 import type { ColumnSpec, TableSchema } from '../../types.js';
 import { mysqlDialect as d } from './dialect.js';
+import { triggerNameForms } from './trigger-names.js';
 
 const lit = (s: string) => sqlLiteral(s, true);
 const MAX_IDENTIFIER = 64;
@@ -75,7 +76,10 @@ export function mysqlDropOutboxSql(database: string): string[] {
 export type TriggerEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: TriggerEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
 
-/** Trigger name, unique per database and at most 64 characters. */
+/**
+ * Trigger base name, unique per database and at most 64 characters. On a table the
+ * reconciler refreshes, the trigger may carry its alternate name instead (trigger-names.ts).
+ */
 export function mysqlTriggerName(table: string, event: TriggerEvent): string {
   const name = `${TRIGGER_PREFIX}_${event[0]!.toLowerCase()}_${table}`;
   if (name.length <= MAX_IDENTIFIER) return name;
@@ -142,24 +146,34 @@ END`;
 }
 
 /**
- * Statements that (re)create the three triggers of a table. `mariadb` selects CREATE OR
- * REPLACE (atomic); for MySQL 8 the statements are to be run on one connection in order
- * (LOCK TABLES … DROP … CREATE … UNLOCK TABLES).
+ * Statements that (re)create the three triggers of a table under their base names.
+ * `mariadb` selects CREATE OR REPLACE (atomic); for MySQL 8 the statements are to be run
+ * on one connection in order (LOCK TABLES … DROP … CREATE … UNLOCK TABLES). A copy the
+ * reconciler's swap left under the alternate name is dropped after the base one exists
+ * (a write in between is recorded twice, never missed; trigger-names.ts).
  */
 export function mysqlInstallTriggerSql(table: TableSchema, tableDatabase: string, outboxDatabase: string, origin: string, mariadb: boolean): string[] {
   const target = `${d.quote(tableDatabase)}.${d.quote(table.name)}`;
+  const ref = (name: string) => `${d.quote(tableDatabase)}.${d.quote(name)}`;
   const create = (e: TriggerEvent, orReplace: boolean) =>
-    `CREATE ${orReplace ? 'OR REPLACE ' : ''}TRIGGER ${d.quote(tableDatabase)}.${d.quote(mysqlTriggerName(table.name, e))} AFTER ${e} ON ${target} FOR EACH ROW\n${mysqlTriggerBody(e, table, tableDatabase, outboxDatabase, origin)}`;
-  if (mariadb) return EVENTS.map((e) => create(e, true));
+    `CREATE ${orReplace ? 'OR REPLACE ' : ''}TRIGGER ${ref(mysqlTriggerName(table.name, e))} AFTER ${e} ON ${target} FOR EACH ROW\n${mysqlTriggerBody(e, table, tableDatabase, outboxDatabase, origin)}`;
+  const dropAlternates = (e: TriggerEvent) => triggerNameForms(mysqlTriggerName(table.name, e)).slice(1).map((n) => `DROP TRIGGER IF EXISTS ${ref(n)}`);
+  if (mariadb) return EVENTS.flatMap((e) => [create(e, true), ...dropAlternates(e)]);
   return [
     `LOCK TABLES ${target} WRITE, ${mysqlOutboxTable(outboxDatabase)} WRITE`,
-    ...EVENTS.flatMap((e) => [`DROP TRIGGER IF EXISTS ${d.quote(tableDatabase)}.${d.quote(mysqlTriggerName(table.name, e))}`, create(e, false)]),
+    ...EVENTS.flatMap((e) => [`DROP TRIGGER IF EXISTS ${ref(mysqlTriggerName(table.name, e))}`, create(e, false), ...dropAlternates(e)]),
     'UNLOCK TABLES',
   ];
 }
 
+/** Drops the three triggers under either of their names. */
 export function mysqlUninstallTriggerSql(table: { name: string }, tableDatabase: string): string[] {
-  return EVENTS.map((e) => `DROP TRIGGER IF EXISTS ${d.quote(tableDatabase)}.${d.quote(mysqlTriggerName(table.name, e))}`);
+  return EVENTS.flatMap((e) => triggerNameForms(mysqlTriggerName(table.name, e)).map((n) => `DROP TRIGGER IF EXISTS ${d.quote(tableDatabase)}.${d.quote(n)}`));
+}
+
+/** The base names of a table's three outbox triggers. */
+export function mysqlTriggerBaseNames(table: string): string[] {
+  return EVENTS.map((e) => mysqlTriggerName(table, e));
 }
 
 /** Names of the outbox triggers present on a table (checked at capture start). */

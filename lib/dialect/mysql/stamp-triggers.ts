@@ -16,13 +16,28 @@ import { DELETE_STAMP, INSERT_STAMP, applierSessionSql, clockTable, fieldColumns
 import { ORIGIN_SPACE, originCode } from '../../stamp.js';
 import type { TableSchema } from '../../types.js';
 import { mysqlDialect as d } from './dialect.js';
+import { triggerNameForms } from './trigger-names.js';
 
 const q = (s: string) => d.quote(s);
 
 export type TriggerEvent = 'insert' | 'update' | 'delete';
 
+/** The base name of a stamp trigger (what the installer creates). */
 export function stampTriggerName(t: { name: string }, event: TriggerEvent): string {
   return `${t.name}__fs_st${event[0]}`;
+}
+
+/**
+ * Both names a stamp trigger may carry on a live table: the base name, and the one the
+ * reconciler's swap gives the copy on the incoming generation (trigger-names.ts).
+ */
+export function stampTriggerNames(t: { name: string }, event: TriggerEvent): string[] {
+  return triggerNameForms(stampTriggerName(t, event));
+}
+
+/** The base names of a table's three stamp triggers. */
+export function stampTriggerBaseNames(t: { name: string }): string[] {
+  return (['insert', 'update', 'delete'] as const).map((e) => stampTriggerName(t, e));
 }
 
 /** The trigger bodies (BEGIN … END), by event. */
@@ -76,16 +91,20 @@ END`;
 }
 
 /**
- * Statements that (re)install the three triggers. MariaDB replaces a trigger atomically
- * (CREATE OR REPLACE); MySQL needs DROP + CREATE.
+ * Statements that (re)install the three triggers under their base names. MariaDB replaces
+ * a trigger atomically (CREATE OR REPLACE); MySQL needs DROP + CREATE. A copy the
+ * reconciler's swap left under the alternate name is dropped only after the base one
+ * exists: a local edit in between is stamped twice (one tick higher), never not at all.
  */
 export function stampTriggerSqls(t: TableSchema, origin: string, mariadb: boolean): string[] {
   const bodies = stampTriggerBodies(t, origin);
   const out: string[] = [];
   for (const event of ['insert', 'update', 'delete'] as const) {
-    const name = d.qualified({ schema: t.schema, name: stampTriggerName(t, event) });
+    const [base, ...others] = stampTriggerNames(t, event);
+    const name = d.qualified({ schema: t.schema, name: base! });
     if (!mariadb) out.push(`DROP TRIGGER IF EXISTS ${name}`);
     out.push(`CREATE ${mariadb ? 'OR REPLACE ' : ''}TRIGGER ${name} AFTER ${event.toUpperCase()} ON ${d.qualified(t)} FOR EACH ROW ${bodies[event]}`);
+    for (const other of others) out.push(`DROP TRIGGER IF EXISTS ${d.qualified({ schema: t.schema, name: other })}`);
   }
   return out;
 }
