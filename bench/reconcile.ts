@@ -7,7 +7,12 @@
  *               in memory, no source read, no conversion) into an empty table of the same
  *               definition: the floor of the stage phase;
  *   set copy    one INSERT … SELECT of the N rows into an empty table of the same
- *               definition: the floor of a set-based merge that writes every row.
+ *               definition: the floor of a set-based merge that writes every row;
+ *   bare swap   the swap's renames alone, of the same six tables right after the nightly
+ *               refresh (live's data, clock and tomb out, the backup's in, and back; MariaDB:
+ *               one RENAME TABLE, live's triggers travel with it; PostgreSQL: six ALTER
+ *               TABLE … RENAME in one transaction, COMMIT included): the floor of the
+ *               swap's lock time, which the swap's `swapMs` is to be compared with.
  *
  * Two refreshes are timed per target: the first fills an empty target (every row is new),
  * the second is the nightly case (the target holds the previous generation with clocks,
@@ -23,6 +28,9 @@ import type { Db } from '../lib/dialect/dialect.js';
 import { openDb } from '../lib/dialect/index.js';
 import type { MysqlDbHandle } from '../lib/dialect/mysql/db.js';
 import type { PostgresDb } from '../lib/dialect/postgres/db.js';
+import { backupGeneration, liveGeneration } from '../lib/reconcile/names.js';
+import type { Generation } from '../lib/reconcile/names.js';
+import { listBackups } from '../lib/reconcile/generations.js';
 import { refreshTable } from '../lib/reconcile/refresh.js';
 import type { RefreshReport } from '../lib/reconcile/refresh.js';
 import { stack, uniqueName } from '../test/support/helpers.js';
@@ -33,7 +41,7 @@ export interface ReconcileBenchTarget {
   rows: number;
   initial: { totalSeconds: number; phasesSeconds: Record<string, number>; swapMs: number; renameMs: number };
   nightly: { totalSeconds: number; phasesSeconds: Record<string, number>; swapMs: number; renameMs: number; fieldsKeptFromLive: number; fieldsTakenFromSource: number };
-  ceilings: { bulkLoadSeconds: number; bulkLoadRowsPerSec: number; setCopySeconds: number; setCopyRowsPerSec: number };
+  ceilings: { bulkLoadSeconds: number; bulkLoadRowsPerSec: number; setCopySeconds: number; setCopyRowsPerSec: number; bareSwapMs?: number };
   /** The reconcile's stage / merge phases as a fraction of their ceilings (1 = as fast as the raw path). */
   ofCeiling: { stage: number; merge: number };
 }
@@ -71,6 +79,36 @@ async function rawLoad(db: Db, table: string, rows: number): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * The swap's renames alone (see the header): the live generation out to `parked`, the
+ * newest backup in, timed; then back. The best of three.
+ */
+async function bareSwapMs(db: Db, table: string): Promise<number> {
+  const into = { schema: db.dialect.name === 'postgres' ? 'public' : '', name: table };
+  const live = liveGeneration(into);
+  const backup = backupGeneration(into, Math.max(...(await listBackups(db, into))));
+  const parked: Generation = { data: { ...into, name: `${table}__fs_bx` }, clock: { ...into, name: `${table}__fs_bxc` }, tomb: { ...into, name: `${table}__fs_bxt` } };
+  const parts = ['data', 'clock', 'tomb'] as const;
+  const swap = async (out: Generation, inn: Generation, keep: Generation) => {
+    const pairs = parts.flatMap((p) => [[out[p], keep[p]], [inn[p], out[p]]] as const);
+    const t0 = performance.now();
+    if (db.dialect.name === 'postgres') {
+      await db.transaction(async (tx) => {
+        await tx.execute(pairs.map(([a, b]) => `ALTER TABLE ${db.dialect.qualified(a)} RENAME TO ${db.dialect.quote(b.name)}`).join(';\n'));
+      });
+    } else {
+      await db.execute(`RENAME TABLE ${pairs.map(([a, b]) => `${db.dialect.qualified(a)} TO ${db.dialect.qualified(b)}`).join(', ')}`);
+    }
+    return performance.now() - t0;
+  };
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    best = Math.min(best, await swap(live, backup, parked)); // live → parked, backup → live
+    await swap(live, parked, backup); // back: live → backup, parked → live
+  }
+  return Math.round(best * 10) / 10;
+}
+
 async function benchTarget(kind: 'mariadb' | 'postgres', rows: number, log: (m: string) => void): Promise<ReconcileBenchTarget> {
   const src = uniqueName('bench_rc_src');
   const tgt = uniqueName('bench_rc_tgt');
@@ -102,6 +140,7 @@ async function benchTarget(kind: 'mariadb' | 'postgres', rows: number, log: (m: 
     const nightly = await refreshTable(cfg, cfg.reconciler.jobs[0]!);
 
     log(`${kind}: ceilings`);
+    const bareSwap = await bareSwapMs(target, tgt);
     const ddlKind = kind === 'postgres' ? 'postgres' : 'mysql';
     await target.execute(benchTableDdl(ddlKind, extra[0]!));
     const bulkMs = await rawLoad(target, extra[0]!, rows);
@@ -116,7 +155,7 @@ async function benchTarget(kind: 'mariadb' | 'postgres', rows: number, log: (m: 
         totalSeconds: seconds(nightly.totalMs), phasesSeconds: phases(nightly), swapMs: Math.round(nightly.swapMs * 10) / 10, renameMs: Math.round(nightly.renameMs * 10) / 10,
         fieldsKeptFromLive: nightly.fieldsKeptFromLive, fieldsTakenFromSource: nightly.fieldsTakenFromSource,
       },
-      ceilings: { bulkLoadSeconds: seconds(bulkMs), bulkLoadRowsPerSec: Math.round(rows / (bulkMs / 1000)), setCopySeconds: seconds(copyMs), setCopyRowsPerSec: Math.round(rows / (copyMs / 1000)) },
+      ceilings: { bulkLoadSeconds: seconds(bulkMs), bulkLoadRowsPerSec: Math.round(rows / (bulkMs / 1000)), setCopySeconds: seconds(copyMs), setCopyRowsPerSec: Math.round(rows / (copyMs / 1000)), bareSwapMs: bareSwap },
       ofCeiling: { stage: Math.round((bulkMs / (nightly.phasesMs.stage ?? bulkMs)) * 100) / 100, merge: Math.round((copyMs / (nightly.phasesMs.merge ?? copyMs)) * 100) / 100 },
     };
   } finally {
