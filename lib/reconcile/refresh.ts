@@ -91,7 +91,7 @@ import { finishRun, installRunsTable, startRun } from './runs.js';
 import type { Session } from './session.js';
 import { openSession } from './session.js';
 import { copySourceText, readSource } from './source-reader.js';
-import { acquireTableLock } from './lock.js';
+import { acquireTableLock, releaseTableLock } from './lock.js';
 import { catchUpRound, dropWindow, openWindow } from './window.js';
 
 export interface RefreshReport {
@@ -217,11 +217,13 @@ export async function refreshTable(cfg: FieldsyncConfig, job: ReconcileJobConfig
   const target = openDb(targetCfg, { poolSize: Math.max(6, targetCfg.poolSize) });
   const source = openDb(sourceCfg, { poolSize: 2 });
   let lock: Session | undefined;
+  let locked = false;
   let runId: number | undefined;
   const phases = new PhaseClock(label, progress);
   try {
     lock = await openSession(target);
     await acquireTableLock(lock, job.target, into);
+    locked = true;
     // DDL on live (window triggers) must not queue forever behind a long transaction: a
     // queued exclusive lock request would stall every writer behind it.
     await limitLockWaits(lock, opts.lockTimeoutMs ?? 5000);
@@ -246,7 +248,9 @@ export async function refreshTable(cfg: FieldsyncConfig, job: ReconcileJobConfig
     }
     throw e;
   } finally {
-    lock?.release();
+    // The table lock goes now, not whenever the server notices the pooled connection
+    // closing: a next run may start at once.
+    if (lock) lock.release(locked && !(await releaseTableLock(lock, job.target, into).then(() => true, () => false)));
     await target.close().catch(() => undefined);
     await source.close().catch(() => undefined);
   }

@@ -18,7 +18,7 @@ import { FieldsyncError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { logger } from '../log.js';
 import { cleanupLeftovers, listBackups, swapGenerations } from './generations.js';
-import { acquireTableLock } from './lock.js';
+import { acquireTableLock, releaseTableLock } from './lock.js';
 import { limitLockWaits } from './refresh.js';
 import { backupGeneration, rollbackParking } from './names.js';
 import type { TableName } from './names.js';
@@ -42,10 +42,12 @@ export async function rollbackTable(cfg: FieldsyncConfig, targetName: string, in
   const log = opts.log ?? logger('reconciler', { table: label });
   const db = openDb(targetCfg, { poolSize: 4 });
   let lock: Session | undefined;
+  let locked = false;
   let runId: number | undefined;
   try {
     lock = await openSession(db);
     await acquireTableLock(lock, targetName, into);
+    locked = true;
     await limitLockWaits(lock, opts.lockTimeoutMs ?? 5000);
     await installRunsTable(db, targetCfg.fieldsyncSchema);
     runId = await startRun(db, targetCfg.fieldsyncSchema, label);
@@ -68,7 +70,9 @@ export async function rollbackTable(cfg: FieldsyncConfig, targetName: string, in
     if (runId !== undefined) await finishRun(db, targetCfg.fieldsyncSchema, runId, 'failure', `rollback: ${errorMessage(e)}`, undefined).catch(() => undefined);
     throw e;
   } finally {
-    lock?.release();
+    // The table lock goes now, not whenever the server notices the pooled connection
+    // closing: a next run may start at once.
+    if (lock) lock.release(locked && !(await releaseTableLock(lock, targetName, into).then(() => true, () => false)));
     await db.close().catch(() => undefined);
   }
 }
