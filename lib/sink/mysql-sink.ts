@@ -35,7 +35,6 @@ import { DataError, errorMessage, FieldsyncError, isRetriable } from '../errors.
 import { logger } from '../log.js';
 import { systemTable, tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
-import { planMerge } from '../merge/plan.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
 import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
 import type { TableSchema, Value } from '../types.js';
@@ -238,35 +237,43 @@ export class MysqlSink extends SqlSink {
    * the clock, which go straight into their tables with LOAD DATA: no stage.
    */
   private async mergeNewKeys(tx: Db, folded: FoldedTable, s: SetMergeTable): Promise<MergeOutcome> {
-    const plan = planMerge(folded, new Map());
-    const load = async (into: TableName, rows: PlannedRow[]) => {
-      if (rows.length === 0) return;
-      const text = new LoadText();
-      for (const r of rows) {
-        for (let i = 0; i < s.key.length; i++) text.value(r.key[i] ?? null, s.key[i]!.type);
-        for (let i = 0; i < s.fields.length; i++) text.value(r.values[i] ?? null, s.fields[i]!.type);
-        text.endRow();
+    // planMerge against empty clocks, written straight into the LOAD DATA texts (no plan
+    // objects per row): every incoming field write wins (a NULL clock is older than any
+    // stamp); the row is present iff ins > del; an absent row keeps its fields in the tomb
+    // when it has any or an insert stamp; every key whose stamps are not all NULL gets a
+    // clock row. The set-based tests compare this with the row path.
+    const n = folded.rows.size;
+    const table = new LoadText(n * (s.fields.length + 1) * 24);
+    const tomb = new LoadText();
+    const clock = new LoadText(n * (s.fields.length * 2 + 24));
+    const outcome: MergeOutcome = { fieldsTaken: 0, fieldsKept: folded.superseded, rowsDeleted: 0 };
+    for (const r of folded.rows.values()) {
+      let winners = 0;
+      for (const f of r.fields) if (f) winners++;
+      if (r.ins === null && r.del === null && winners === 0) continue; // nothing new for this key
+      outcome.fieldsTaken += winners;
+      const present = r.ins !== null && (r.del === null || r.ins > r.del);
+      const into = present ? table : winners > 0 || r.ins !== null ? tomb : undefined;
+      if (into) {
+        for (let i = 0; i < s.key.length; i++) into.value(r.key[i] ?? null, s.key[i]!.type);
+        for (let i = 0; i < s.fields.length; i++) into.value(r.fields[i]?.value ?? null, s.fields[i]!.type);
+        into.endRow();
       }
-      await this.load(tx, loadDataSql(into, [...s.key, ...s.fields]), text);
-    };
-    await load(s.target, plan.insertTable);
-    await load(tombTable(s.target), plan.insertTomb);
-    if (plan.clocks.length > 0) {
-      const text = new LoadText();
-      for (const c of plan.clocks) {
-        for (let i = 0; i < s.key.length; i++) text.value(c.key[i] ?? null, s.key[i]!.type);
-        // the row stamp: the insert stamp, else the first stamp there is
-        let ref = c.clock.ins ?? c.clock.del;
-        for (let j = 0; ref === null && j < c.clock.fields.length; j++) ref = c.clock.fields[j] ?? null;
-        text.stamp(ref);
-        text.stampOr(c.clock.ins, ref);
-        text.stampOr(c.clock.del, ref);
-        for (const f of c.clock.fields) text.stampOr(f, ref);
-        text.endRow();
-      }
-      await this.load(tx, loadClocksSql(s), text);
+      for (let i = 0; i < s.key.length; i++) clock.value(r.key[i] ?? null, s.key[i]!.type);
+      // the row stamp: the insert stamp, else the first stamp there is
+      let ref = r.ins ?? r.del;
+      for (let j = 0; ref === null && j < r.fields.length; j++) ref = r.fields[j]?.stamp ?? null;
+      clock.stamp(ref);
+      clock.stampOr(r.ins, ref);
+      clock.stampOr(r.del, ref);
+      for (const f of r.fields) clock.stampOr(f?.stamp ?? null, ref);
+      clock.endRow();
     }
-    return plan.outcome;
+    const columns = [...s.key, ...s.fields];
+    if (table.rows) await this.load(tx, loadDataSql(s.target, columns), table);
+    if (tomb.rows) await this.load(tx, loadDataSql(tombTable(s.target), columns), tomb);
+    if (clock.rows) await this.load(tx, loadClocksSql(s), clock);
+    return outcome;
   }
 
   /**
