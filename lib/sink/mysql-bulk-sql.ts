@@ -3,21 +3,27 @@
  * the folded batch (lib/merge/fold.ts) is loaded into a TEMPORARY stage with LOAD DATA
  * LOCAL INFILE, and the server does what lib/merge/plan.ts does in JS on the row path:
  *
+ *   lock           one statement: T rows, then their clock and tomb rows (UNION branches
+ *                  run in order), by key ranges and IN lists; it counts the clock rows
  *   stage row      key, incoming insert/delete stamps (_fs_i, _fs_d), and per field that
  *                  the batch writes ("active", positional j): incoming value _fs_v<j> and
  *                  stamp _fs_s<j> (NULL: this key's events do not write the field)
- *   classify       one UPDATE of the stage joined with the clock and tomb rows (locked
- *                  FOR UPDATE before): winner flags _fs_w<j>, whether the clock changes
- *                  (_fs_c) and exists (_fs_known), and the plan part (_fs_op, STAGE_OP +
- *                  SET_OP below), with plan.ts's rules written as SQL expressions
- *   writes         one INSERT … SELECT / UPDATE … JOIN per non-empty plan part, the moves
- *                  between T and its tomb of merge-sql.ts, then the clock rows: new ones by
- *                  INSERT … SELECT, existing ones by UPDATE … JOIN raising only won stamps
+ *   classify       one UPDATE of the stage joined with the clock and tomb rows: winner
+ *                  flags _fs_w<j>, whether the clock changes (_fs_c) and exists
+ *                  (_fs_known), and the plan part (_fs_op, STAGE_OP + SET_OP below), with
+ *                  plan.ts's rules written as SQL expressions; then one SELECT of counts
+ *   writes         one statement per non-empty plan part (updated rows of T and their
+ *                  clock rows together), the moves between T and its tomb of
+ *                  merge-sql.ts, then the other clock rows: new ones by INSERT … SELECT,
+ *                  existing ones by UPDATE … JOIN raising only won stamps
+ *
+ * When no key has a clock row (a batch of inserts) there is no stage: loadClocksSql and
+ * the dialect's loadDataSql put the rows straight into T, its tomb and the clock.
  *
  * Every expression of one UPDATE reads only columns the UPDATE does not assign (MySQL does
  * not promise an order for a multi-table UPDATE's assignments). GREATEST() is NULL if any
  * argument is NULL, hence COALESCE(GREATEST(a, b), a, b). Identifiers are quoted by the
- * dialect; values travel only in the LOAD DATA text.
+ * dialect; values travel only in the LOAD DATA text or as bound parameters.
  */
 import { DELETE_STAMP, INSERT_STAMP, clockTable, tombTable } from '../merge/clock-layout.js';
 import { mysqlDialect as d, mysqlKeyType } from '../dialect/mysql/dialect.js';
