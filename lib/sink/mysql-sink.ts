@@ -30,7 +30,7 @@ import {
   readClocksSql, storedOffsetsSql, updateFromStageSql, upsertClocksSql, upsertOffsetsSql, upsertWinnersSql,
 } from '../dialect/mysql/merge-sql.js';
 import { loadDataSql } from '../dialect/mysql/bulk-load.js';
-import { stampTriggerBodies, stampTriggerName, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
+import { stampTriggerBodies, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
 import { DataError, errorMessage, FieldsyncError, isRetriable } from '../errors.js';
 import { logger } from '../log.js';
 import { systemTable, tombTable } from '../merge/clock-layout.js';
@@ -338,8 +338,13 @@ export class MysqlSink extends SqlSink {
         WHERE TRIGGER_SCHEMA = ${full.schema ? '?' : 'DATABASE()'} AND EVENT_OBJECT_TABLE = ?`,
       full.schema ? [full.schema, full.name] : [full.name]);
     const installed = new Map(rows.map((r) => [String(r.name), String(r.body)]));
-    // the bodies name every column: a table whose columns changed gets new triggers
-    const current = (['insert', 'update', 'delete'] as const).every((e) => installed.get(stampTriggerName(full, e)) === bodies[e]);
+    // the bodies name every column: a table whose columns changed gets new triggers. A
+    // refresh's swap leaves them under either of their two names (trigger-names.ts): the
+    // set is current when each event has exactly one of them, with the expected body
+    const current = (['insert', 'update', 'delete'] as const).every((e) => {
+      const present = stampTriggerNames(full, e).filter((n) => installed.has(n));
+      return present.length === 1 && installed.get(present[0]!) === bodies[e];
+    });
     if (current) return;
     for (const sql of stampTriggerSqls(full, this.options.origin, this.mariadb)) await db.execute(sql);
   }
