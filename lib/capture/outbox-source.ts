@@ -200,9 +200,7 @@ export class OutboxSource implements ChangeSource {
       // rows up to a sequence once found safe stay safe: while working through a backlog the
       // barrier is asked again only when the batch would reach beyond what it last allowed
       const wanted = after + BigInt(this.capture.batchSize);
-      // never ask the barrier concurrently with our own DELETE: its RowExclusiveLock on the
-      // outbox would count as an in-flight writer and hold the read back for nothing
-      if (!this.barrier.covers(wanted)) await this.cleaning;
+      // (our own DELETE of published rows runs alongside: the barrier knows it is no writer)
       const safe = await this.barrier.safeSeq(wanted);
       if (safe <= after) return [];
       const sql = `SELECT ${cols} FROM ${this.outboxTable} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`;
@@ -358,8 +356,18 @@ export class OutboxSource implements ChangeSource {
     const limit = this.capture.batchSize * 2;
     try {
       if (db.dialect.name === 'postgres') {
-        await db.execute(`DELETE FROM ${this.outboxTable} WHERE seq IN (SELECT seq FROM ${this.outboxTable} WHERE seq <= $1 AND commit_micros < $2 ORDER BY seq LIMIT $3)`,
-          [this.checkpoint.toString(), cutoff, limit]);
+        const barrier = this.barrier!;
+        let done: (() => void) | undefined;
+        try {
+          await db.transaction(async (tx) => {
+            const [me] = await tx.query('SELECT pg_backend_pid() AS pid');
+            done = barrier.notAWriter(Number(me?.pid));
+            await tx.execute(`DELETE FROM ${this.outboxTable} WHERE seq IN (SELECT seq FROM ${this.outboxTable} WHERE seq <= $1 AND commit_micros < $2 ORDER BY seq LIMIT $3)`,
+              [this.checkpoint.toString(), cutoff, limit]);
+          });
+        } finally {
+          done?.(); // only after the transaction ended: its lock is gone by then
+        }
       } else {
         await db.execute(`DELETE FROM ${this.outboxTable} WHERE seq <= ? AND commit_micros < ? ORDER BY seq LIMIT ?`, [this.checkpoint.toString(), cutoff, limit]);
       }

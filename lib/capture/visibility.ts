@@ -48,11 +48,26 @@ export class PgVisibilityBarrier {
   /** `outboxRegclass` is the quoted outbox table name; `sequence` the quoted sequence name. */
   constructor(private readonly db: Db, private readonly outboxTable: string, private readonly sequence: string) {}
 
+  /** Sessions whose lock is not a writer's: the reader's own deletion of published rows. */
+  private readonly notWriters = new Set<number>();
+
+  /**
+   * While `pid` runs the reader's DELETE of published rows, its RowExclusiveLock on the
+   * outbox is not taken for a writer's: a DELETE draws no sequence value, so it can hold
+   * none back, and the reads need not wait for it. Call the returned function once its
+   * transaction has ended.
+   */
+  notAWriter(pid: number): () => void {
+    this.notWriters.add(pid);
+    return () => this.notWriters.delete(pid);
+  }
+
   private async holders(): Promise<string[]> {
     const rows = await this.db.query(
       `SELECT DISTINCT virtualtransaction AS vx FROM pg_locks
         WHERE locktype = 'relation' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND relation = $1::regclass AND mode = 'RowExclusiveLock' AND pid IS DISTINCT FROM pg_backend_pid()`, [this.outboxTable]);
+          AND relation = $1::regclass AND mode = 'RowExclusiveLock' AND pid IS DISTINCT FROM pg_backend_pid()
+          AND (pid IS NULL OR pid <> ALL($2::int[]))`, [this.outboxTable, [...this.notWriters]]);
     return rows.map((r) => String(r.vx));
   }
 
