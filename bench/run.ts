@@ -28,7 +28,7 @@ import { peakRssMiB } from '../test/chaos/supervisor.js';
 import { runApplierThroughput, type ApplierThroughput } from './applier-throughput.js';
 import { ceilingsMarkdown, measureCeilings, type Ceilings } from './ceilings.js';
 import { endToEndMarkdown } from './end-to-end-report.js';
-import { runEndToEnd, type EndToEndResult } from './end-to-end.js';
+import { runEndToEnd, SERVICE_NODE_ARGS, type EndToEndResult } from './end-to-end.js';
 import type { ReconcileBenchResult } from './reconcile.js';
 import { fmt, machineInfo, markdownTable, repoRoot, writeResult, type MachineInfo, type ResultRow } from './support/env.js';
 import { summaryRows } from './summary.js';
@@ -52,11 +52,12 @@ async function versions(m: MachineInfo): Promise<MachineInfo> {
 
 /**
  * Run a benchmark script as its own process and read the JSON it prints; its peak RSS
- * (VmHWM) is sampled, which for capture-throughput.ts (the capture service in-process) and
- * reconcile.ts (the refresh in-process) is the memory of that service under load.
+ * (VmHWM) is sampled, which for capture-throughput.ts (the capture service in-process, run
+ * with the deployment's heap limit) and reconcile.ts (the refresh in-process) is the memory
+ * of that service under load.
  */
-async function runScript(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ json: unknown; peakRssMiB: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', file)], {
+async function runScript(file: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<{ json: unknown; peakRssMiB: number }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(repoRoot, 'bench', file)], {
     cwd: repoRoot, env: { ...process.env, FIELDSYNC_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -166,7 +167,8 @@ if (!('error' in ceilings)) writeResult('ceilings', 'Ceilings (same machine, sam
 
 const capture = await scenario('capture', async () => {
   if (!existsSync(join(repoRoot, 'bench', 'capture-throughput.ts'))) throw new Error('bench/capture-throughput.ts is not in this checkout');
-  const r = await runScript('capture-throughput.ts');
+  // the capture service in-process, with the heap limit the deployment gives it (deploy/)
+  const r = await runScript('capture-throughput.ts', {}, SERVICE_NODE_ARGS.split(/\s+/));
   return { ...(r.json as object), peakRssMiB: r.peakRssMiB };
 });
 if (!('error' in (capture as object))) writeResult('capture', 'Capture: outbox → Kafka', machine, capture, `\`\`\`json\n${JSON.stringify(capture, null, 2)}\n\`\`\`\n`);
