@@ -60,9 +60,15 @@ export function summaryRows(r: { ceilings: Maybe<Ceilings>; capture: unknown; ap
   if (ok<ApplierThroughput>(r.applier)) {
     for (const [t, min] of [['mariadb', 50_000], ['postgres', 30_000]] as const) {
       const a = r.applier[t];
-      row(`applier ${t} inserts (rows/s)`, a.inserts.rowsPerSec, a.ceilingInsert.rowsPerSec, null, `≥ ${min.toLocaleString('en-US')} and ≥ 50% of ceiling`, a.inserts.rowsPerSec >= min && a.insertRatio >= 0.5);
-      row(`applier ${t} single-column updates (rows/s)`, a.update1col.rowsPerSec, a.ceilingUpdate.rowsPerSec, null, `≥ ${min.toLocaleString('en-US')} and ≥ 50% of ceiling`, a.update1col.rowsPerSec >= min && a.updateRatio >= 0.5);
-      row(`applier ${t} 30% conflicts (rows/s)`, a.conflict30.rowsPerSec, a.ceilingUpdate.rowsPerSec, null, `≥ ${min.toLocaleString('en-US')}`, a.conflict30.rowsPerSec >= min);
+      // PostgreSQL: the ceiling that binds one array per column, as the sink does (the
+      // one-value-per-parameter upsert is slower to parse there and would flatter the sink)
+      const ceilIns = a.ceilingInsertArrays ?? a.ceilingInsert;
+      const ceilUpd = a.ceilingUpdateArrays ?? a.ceilingUpdate;
+      const insRatio = a.inserts.rowsPerSec / ceilIns.rowsPerSec;
+      const updRatio = a.update1col.rowsPerSec / ceilUpd.rowsPerSec;
+      row(`applier ${t} inserts (rows/s)`, a.inserts.rowsPerSec, ceilIns.rowsPerSec, null, `≥ ${min.toLocaleString('en-US')} and ≥ 50% of ceiling`, a.inserts.rowsPerSec >= min && insRatio >= 0.5);
+      row(`applier ${t} single-column updates (rows/s)`, a.update1col.rowsPerSec, ceilUpd.rowsPerSec, null, `≥ ${min.toLocaleString('en-US')} and ≥ 50% of ceiling`, a.update1col.rowsPerSec >= min && updRatio >= 0.5);
+      row(`applier ${t} 30% conflicts (rows/s)`, a.conflict30.rowsPerSec, ceilUpd.rowsPerSec, null, `≥ ${min.toLocaleString('en-US')}`, a.conflict30.rowsPerSec >= min);
     }
   }
   if (ok<EndToEndResult>(r.e2e)) {
