@@ -40,7 +40,9 @@ if (process.argv[1]?.endsWith('run.ts')) {
     convergeTimeoutMs: 240_000,
     log,
   });
-  const files = writeResult('chaos', 'Chaos run', machineInfo(), report, chaosMarkdown(report));
+  // the logs directory is a path of this machine: printed below, never committed with the results
+  const { logsDir: _logsDir, ...committed } = report;
+  const files = writeResult('chaos', 'Chaos run', machineInfo(), committed, chaosMarkdown(report));
   process.stdout.write(`${chaosMarkdown(report)}\n[chaos] wrote ${files.md}; service logs in ${report.logsDir}\n`);
   process.exit(report.ok ? 0 : 1);
 }
