@@ -20,24 +20,43 @@ const TS_RE = /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}
 
 /** "YYYY-MM-DD HH:MM:SS[.f…][offset]" → "YYYY-MM-DD HH:MM:SS.ffffff" in UTC. */
 export function canonicalTimestamp(text: string): string {
-  const fast = fastCanonicalTimestamp(text);
-  if (fast !== undefined) return fast;
-  const m = TS_RE.exec(text.trim());
-  if (!m) throw new DataError(`not a timestamp: "${text}"`);
-  const [, y, mo, d, h, mi, s, frac = '', off] = m;
-  const micros = (frac + '000000').slice(0, 6);
-  if (!off || off === 'Z' || /^[+-]00(:?00)?$/.test(off)) return `${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`;
-  // Non-UTC offset: shift through epoch micros.
-  const sign = off.startsWith('-') ? -1 : 1;
-  const [oh, om = '0'] = off.slice(1).split(':').length > 1 ? off.slice(1).split(':') : [off.slice(1, 3), off.slice(3) || '0'];
-  const offsetMicros = BigInt(sign * (Number(oh) * 3600 + Number(om) * 60)) * 1_000_000n;
-  const local = timestampToMicros(`${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`);
-  return microsToTimestamp(local - offsetMicros);
+  const f = timestampFields(text);
+  if (f) {
+    if (f.fracEnd === 26 && text.length === 26 && text.charCodeAt(10) === 32) return text; // already canonical
+    return `${text.slice(0, 10)} ${text.slice(11, 19)}.${text.slice(20, Math.min(f.fracEnd, 26)).padEnd(6, '0')}`;
+  }
+  return canonicalTimestampByRegex(text);
 }
 
-// ---- fast paths: the hot capture path sees the same few layouts millions of times. Each
-// ---- accepts only input the regex path would read the same way, and returns undefined
-// ---- (use the regex path) for anything else; canonical.test.ts checks both agree.
+export function timestampToMicros(canonical: string): bigint {
+  const f = timestampFields(canonical);
+  // a time of day in range adds to midnight exactly as utcMillis computes it (UTC has no
+  // DST); out-of-range fields are left to utcMillis and its Date normalisation
+  if (f && f.fracEnd === 26 && canonical.length === 26 && f.h < 24 && f.mi < 60 && f.s < 60) {
+    const ms = midnightMillis(f.y, f.mo, f.d) + ((f.h * 60 + f.mi) * 60 + f.s) * 1000;
+    const micros = ms * 1000 + digitsAt(canonical, 20, 26);
+    if (Number.isSafeInteger(micros)) return BigInt(micros);
+  }
+  return timestampToMicrosByRegex(canonical);
+}
+
+const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
+
+export function microsToTimestamp(micros: bigint): string {
+  if (micros > SAFE_MICROS || micros < -SAFE_MICROS) return microsToTimestampByBigint(micros);
+  // the same split in exact integer arithmetic on doubles (% and the division are exact here)
+  const us = Number(micros);
+  let rest = us % 1000;
+  let ms = (us - rest) / 1000;
+  if (rest < 0) { rest += 1000; ms -= 1; }
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}`;
+}
+
+// ---- The hot capture and applier paths see the same few layouts millions of times, so the
+// ---- functions above read them by hand. Each takes a shortcut only for input the general
+// ---- path below reads the same way; the general paths are exported as the reference that
+// ---- canonical-fast.test.ts compares the shortcuts with.
 
 /** The number written by s[from, to), or -1 if one of them is not a digit. */
 function digitsAt(s: string, from: number, to: number): number {
@@ -50,27 +69,27 @@ function digitsAt(s: string, from: number, to: number): number {
   return n;
 }
 
-/** "YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}][Z]" with a 4-digit year, checked by hand. */
-function fastTimestampParts(s: string): { fracEnd: number } | undefined {
+interface TimestampFields { y: number; mo: number; d: number; h: number; mi: number; s: number; fracEnd: number }
+
+/**
+ * The fields of "YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}][Z]" with a 4-digit year, read by hand in
+ * one pass; the fraction is s[20, fracEnd) (empty when fracEnd is 19). Undefined for any
+ * other layout.
+ */
+function timestampFields(s: string): TimestampFields | undefined {
   const n = s.length;
   if (n < 19 || n > 30) return undefined;
   if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
   const sep = s.charCodeAt(10);
   if (sep !== 32 && sep !== 84) return undefined;
-  if (digitsAt(s, 0, 4) < 0 || digitsAt(s, 5, 7) < 0 || digitsAt(s, 8, 10) < 0 || digitsAt(s, 11, 13) < 0 || digitsAt(s, 14, 16) < 0 || digitsAt(s, 17, 19) < 0) return undefined;
+  const f = { y: digitsAt(s, 0, 4), mo: digitsAt(s, 5, 7), d: digitsAt(s, 8, 10), h: digitsAt(s, 11, 13), mi: digitsAt(s, 14, 16), s: digitsAt(s, 17, 19), fracEnd: 19 };
+  if (f.y < 0 || f.mo < 0 || f.d < 0 || f.h < 0 || f.mi < 0 || f.s < 0) return undefined;
   let end = n;
   if (s.charCodeAt(end - 1) === 90) end--; // 'Z'
-  if (end === 19) return { fracEnd: 19 };
+  if (end === 19) return f;
   if (s.charCodeAt(19) !== 46 || end - 20 < 1 || end - 20 > 9 || digitsAt(s, 20, end) < 0) return undefined;
-  return { fracEnd: end };
-}
-
-function fastCanonicalTimestamp(s: string): string | undefined {
-  const p = fastTimestampParts(s);
-  if (!p) return undefined;
-  if (p.fracEnd === 26 && s.length === 26 && s.charCodeAt(10) === 32) return s; // already canonical
-  const frac = p.fracEnd > 19 ? s.slice(20, Math.min(p.fracEnd, 26)) : '';
-  return `${s.slice(0, 10)} ${s.slice(11, 19)}.${frac.padEnd(6, '0')}`;
+  f.fracEnd = end;
+  return f;
 }
 
 /** Midnight (UTC ms) of recently seen dates: consecutive rows mostly share a few days. */
@@ -87,19 +106,23 @@ function midnightMillis(y: number, mo: number, d: number): number {
   return ms;
 }
 
-export function timestampToMicros(canonical: string): bigint {
-  if (fastTimestampParts(canonical)?.fracEnd === 26 && canonical.length === 26) {
-    const h = digitsAt(canonical, 11, 13);
-    const mi = digitsAt(canonical, 14, 16);
-    const sec = digitsAt(canonical, 17, 19);
-    // a time of day in range adds to midnight exactly as utcMillis computes it (UTC has no
-    // DST); out-of-range fields are left to utcMillis and its Date normalisation
-    if (h < 24 && mi < 60 && sec < 60) {
-      const ms = midnightMillis(digitsAt(canonical, 0, 4), digitsAt(canonical, 5, 7), digitsAt(canonical, 8, 10)) + ((h * 60 + mi) * 60 + sec) * 1000;
-      const micros = ms * 1000 + digitsAt(canonical, 20, 26);
-      if (Number.isSafeInteger(micros)) return BigInt(micros);
-    }
-  }
+/** canonicalTimestamp for any layout TS_RE accepts, offsets included (the reference). */
+export function canonicalTimestampByRegex(text: string): string {
+  const m = TS_RE.exec(text.trim());
+  if (!m) throw new DataError(`not a timestamp: "${text}"`);
+  const [, y, mo, d, h, mi, s, frac = '', off] = m;
+  const micros = (frac + '000000').slice(0, 6);
+  if (!off || off === 'Z' || /^[+-]00(:?00)?$/.test(off)) return `${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`;
+  // Non-UTC offset: shift through epoch micros.
+  const sign = off.startsWith('-') ? -1 : 1;
+  const [oh, om = '0'] = off.slice(1).split(':').length > 1 ? off.slice(1).split(':') : [off.slice(1, 3), off.slice(3) || '0'];
+  const offsetMicros = BigInt(sign * (Number(oh) * 3600 + Number(om) * 60)) * 1_000_000n;
+  const local = timestampToMicros(`${y}-${mo}-${d} ${h}:${mi}:${s}.${micros}`);
+  return microsToTimestamp(local - offsetMicros);
+}
+
+/** timestampToMicros through TS_RE and utcMillis (the reference). */
+export function timestampToMicrosByRegex(canonical: string): bigint {
   const m = TS_RE.exec(canonical);
   if (!m) throw new DataError(`not a timestamp: "${canonical}"`);
   const [, y, mo, d, h, mi, s, frac = ''] = m;
@@ -108,18 +131,8 @@ export function timestampToMicros(canonical: string): bigint {
   return BigInt(ms) * 1000n + BigInt((frac + '000000').slice(0, 6));
 }
 
-const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
-
-export function microsToTimestamp(micros: bigint): string {
-  if (micros <= SAFE_MICROS && micros >= -SAFE_MICROS) {
-    // the same split in exact integer arithmetic on doubles (% and the division are exact here)
-    const us = Number(micros);
-    let rest = us % 1000;
-    let ms = (us - rest) / 1000;
-    if (rest < 0) { rest += 1000; ms -= 1; }
-    const iso = new Date(ms).toISOString();
-    return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}`;
-  }
+/** microsToTimestamp in bigint arithmetic, for any value (the reference). */
+export function microsToTimestampByBigint(micros: bigint): string {
   let ms = micros / 1000n;
   let rest = micros % 1000n;
   if (rest < 0n) { rest += 1000n; ms -= 1n; }
@@ -226,7 +239,11 @@ export function smallUnscaled(s: string, scale: number): number | undefined {
 
 export function decimalToUnscaled(text: string, scale: number): bigint {
   const small = smallUnscaled(text, scale);
-  if (small !== undefined) return BigInt(small);
+  return small !== undefined ? BigInt(small) : decimalToUnscaledByRegex(text, scale);
+}
+
+/** decimalToUnscaled for any decimal text, exponents included (the reference). */
+export function decimalToUnscaledByRegex(text: string, scale: number): bigint {
   const m = /^([+-])?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
   if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new DataError(`not a decimal: "${text}"`);
   const [, sign, intPart = '', fracPart = '', exp = '0'] = m;
@@ -242,17 +259,10 @@ export function decimalToUnscaled(text: string, scale: number): bigint {
   return sign === '-' ? -v : v;
 }
 
-/** unscaledToDecimal for a safe integer, without bigint arithmetic (same text). */
-export function smallUnscaledToDecimal(unscaled: number, scale: number): string {
+export function unscaledToDecimal(unscaled: bigint | number, scale: number): string {
+  // a safe integer (small decimals, decoded without bigint) prints the same digits
   const neg = unscaled < 0;
-  const digits = String(neg ? -unscaled : unscaled).padStart(scale + 1, '0');
-  const out = scale > 0 ? `${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}` : digits;
-  return neg ? `-${out}` : out;
-}
-
-export function unscaledToDecimal(unscaled: bigint, scale: number): string {
-  const neg = unscaled < 0n;
-  const digits = (neg ? -unscaled : unscaled).toString().padStart(scale + 1, '0');
+  const digits = (typeof unscaled === 'bigint' ? (neg ? -unscaled : unscaled) : Math.abs(unscaled)).toString().padStart(scale + 1, '0');
   const out = scale > 0 ? `${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}` : digits;
   return neg ? `-${out}` : out;
 }

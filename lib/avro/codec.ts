@@ -121,12 +121,7 @@ export class EventCodec {
   }
 
   encode(reg: RegisteredTable, e: ChangeEvent): { key: Buffer; value: Buffer } {
-    let keyCols = this.keyColumns.get(reg.table);
-    if (!keyCols) {
-      keyCols = reg.table.key.map((k) => reg.table.columns.find((c) => c.name === k)!);
-      this.keyColumns.set(reg.table, keyCols);
-    }
-    const key = this.framed(reg.keyId, reg.keyType, rowToAvro(e.key, keyCols));
+    const key = this.framed(reg.keyId, reg.keyType, rowToAvro(e.key, this.keyColumnsOf(reg.table)));
     const value = this.framed(reg.valueId, reg.valueType, {
       op: OP_SYMBOLS[e.op],
       origin: e.origin,
@@ -136,6 +131,16 @@ export class EventCodec {
       after: e.after ? rowToAvro(e.after, reg.table.columns) : null,
     });
     return { key, value };
+  }
+
+  /** The key columns of a table, in key order (looked up once per table schema). */
+  private keyColumnsOf(table: TableSchema): ColumnSpec[] {
+    let cols = this.keyColumns.get(table);
+    if (!cols) {
+      cols = table.key.map((k) => table.columns.find((c) => c.name === k)!);
+      this.keyColumns.set(table, cols);
+    }
+    return cols;
   }
 
   /**
@@ -160,6 +165,7 @@ export class EventCodec {
     }
     return frame(schemaId, type.toBuffer(value)); // larger than a slab
   }
+
   /** The writer schema for an id, fetched once. Unknown ids are data errors (dead-letter). */
   private writer(id: number): Promise<WriterSchema> {
     let w = this.writers.get(id);
@@ -238,9 +244,8 @@ export class EventCodec {
       const k = unframe(keyBuf);
       const kw = this.known.get(k.schemaId);
       if (!kw) return { needKeySchema: k.schemaId };
-      const keyCols = table.key.map((name) => table.columns.find((c) => c.name === name)!);
       try {
-        key = rowFromAvro(kw.type.fromBuffer(k.body) as Record<string, unknown>, keyCols);
+        key = rowFromAvro(kw.type.fromBuffer(k.body) as Record<string, unknown>, this.keyColumnsOf(table));
       } catch (e) {
         throw new DataError(`unable to decode message key with schema ${k.schemaId}: ${(e as Error).message}`, e);
       }

@@ -12,7 +12,7 @@
  * a consumer rebuilds the exact TableSchema from the writer's schema alone.
  */
 import avro from 'avsc';
-import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, smallUnscaledToDecimal, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
+import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
 import { DataError } from '../errors.js';
 import type { ColumnSpec, ColumnType, Row, TableSchema, Value } from '../types.js';
 
@@ -154,7 +154,7 @@ function fromAvro(v: unknown, t: ColumnType): Value {
     case 'int': return t.bits === 64 ? (v as bigint) : (v as number);
     case 'decimal': {
       const b = v as Buffer;
-      return b.length <= 6 ? smallUnscaledToDecimal(smallFromTwosComplement(b), t.scale) : unscaledToDecimal(fromTwosComplement(b), t.scale);
+      return b.length <= 6 ? unscaledToDecimal(smallFromTwosComplement(b), t.scale) : unscaledToDecimal(fromTwosComplement(b), t.scale);
     }
     case 'date': return daysToDate(v as number);
     case 'time': return microsToTime(v as bigint);
