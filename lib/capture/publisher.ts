@@ -39,7 +39,6 @@ type EncodedSend = Map<string, Message[]>;
 /** A batch encoded for Kafka (Publisher.encode), sent by Publisher.send. */
 export interface EncodedBatch {
   sends: EncodedSend[];
-  events: number;
 }
 
 export class Publisher {
@@ -135,17 +134,16 @@ export class Publisher {
       bytes += size;
     }
     if (count > 0) sends.push(current);
-    return { sends, events: changes.length };
+    return { sends };
   }
 
   /** Send an encoded batch, one request after the other; resolves once Kafka acknowledged all. */
   async send(batch: EncodedBatch): Promise<void> {
     for (const byTopic of batch.sends) {
-      let n = 0;
-      for (const list of byTopic.values()) n += list.length;
       try {
         await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       } catch (e) {
+        const n = [...byTopic.values()].reduce((sum, list) => sum + list.length, 0);
         throw wrap(`unable to publish ${n} events to Kafka`, e);
       }
     }
