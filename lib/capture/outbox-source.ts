@@ -203,10 +203,8 @@ export class OutboxSource implements ChangeSource {
       // (our own DELETE of published rows runs alongside: the barrier knows it is no writer)
       const safe = await this.barrier.safeSeq(wanted);
       if (safe <= after) return [];
-      const sql = `SELECT ${cols} FROM ${this.outboxTable} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`;
-      const params = [after.toString(), safe.toString(), this.capture.batchSize];
-      if (db.queryArrays) return (await db.queryArrays(sql, params)).map(outboxRowFromArray);
-      return (await db.query(sql, params)).map(outboxRowFromDb);
+      return this.selectRows(`SELECT ${cols} FROM ${this.outboxTable} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+        [after.toString(), safe.toString(), this.capture.batchSize]);
     }
     // never concurrently with our own DELETE: its transaction would count as a gap holder
     await this.cleaning;
@@ -216,8 +214,8 @@ export class OutboxSource implements ChangeSource {
       const running = await this.innodbTransactions();
       if (running) gaps.holdersGone(running);
     }
-    const rows = (await db.query(`SELECT ${cols} FROM ${this.outboxTable} WHERE seq > ${d.param(1)} ORDER BY seq LIMIT ${d.param(2)}`,
-      [after.toString(), this.capture.batchSize])).map(outboxRowFromDb);
+    const rows = await this.selectRows(`SELECT ${cols} FROM ${this.outboxTable} WHERE seq > ${d.param(1)} ORDER BY seq LIMIT ${d.param(2)}`,
+      [after.toString(), this.capture.batchSize]);
     const { count, newGaps } = gaps.accept(after, rows.map((r) => r.seq), Date.now());
     if (newGaps.length > 0) {
       const running = await this.innodbTransactions();
@@ -228,6 +226,13 @@ export class OutboxSource implements ChangeSource {
       this.log.debug({ gaps: newGaps.map((g) => `${g.lo}-${g.hi}`) }, 'outbox sequence gap: waiting for in-flight transactions');
     }
     return rows.slice(0, count);
+  }
+
+  /** Outbox rows of a SELECT of OUTBOX_COLUMNS, read as arrays where the driver can (no object per row). */
+  private async selectRows(sql: string, params: unknown[]): Promise<OutboxRow[]> {
+    const db = this.db!;
+    if (db.queryArrays) return (await db.queryArrays(sql, params)).map(outboxRowFromArray);
+    return (await db.query(sql, params)).map(outboxRowFromDb);
   }
 
   /** Ids of running InnoDB transactions, or undefined when innodb_trx is not readable. */

@@ -22,7 +22,9 @@
  * starts afterwards sees all the committed ones. The sequence has CACHE 1 (the default;
  * a per-session cache would hand out values below last_value later). Only this outbox's
  * writers hold the barrier back — not unrelated long transactions elsewhere on the
- * server, as a pg_snapshot_xmin() horizon would.
+ * server, as a pg_snapshot_xmin() horizon would. The reader's own DELETE of published rows
+ * also takes RowExclusiveLock but draws no sequence value: its session is left out
+ * (notAWriter), so reads never wait for the cleanup.
  *
  * MySQL / MariaDB — gaps:
  *   AUTO_INCREMENT values are drawn in increasing order, so a missing value below a visible
@@ -79,18 +81,13 @@ export class PgVisibilityBarrier {
     return rows.length > 0;
   }
 
-  /** True when `seq` is already known to be safe (safeSeq(seq) would not query). */
-  covers(seq: bigint): boolean {
-    return this.safe >= seq;
-  }
-
   /**
    * Advance the barrier as far as it can go now and return the safe sequence. A sequence
    * once safe stays safe, so when the last known safe sequence already covers `wanted`
    * (a reader working through a backlog) no query is needed.
    */
   async safeSeq(wanted?: bigint): Promise<bigint> {
-    if (wanted !== undefined && this.covers(wanted)) return this.safe;
+    if (wanted !== undefined && this.safe >= wanted) return this.safe;
     if (this.pending && !(await this.stillRunning(this.pending.holders))) {
       this.safe = this.pending.seqHi;
       this.pending = undefined;
