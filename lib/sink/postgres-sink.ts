@@ -4,10 +4,19 @@
  * (unnest), so a table's batch costs a fixed handful of round trips whatever its size:
  * lock T rows, read clocks, one statement per non-empty plan part, one clock upsert.
  *
+ * Set-based merge (a table batch of at least `setMinRows` keys): after the same lock of the
+ * rows of T, one statement (postgres-set-sql.ts) locks and compares the clocks and writes
+ * every plan part and the clock rows, so the clocks never travel to JS and the batch's
+ * values travel once. Whenever it fails for a reason other than a transient one, the
+ * batch runs again on the row path, which alone decides what is bad data, so
+ * dead-lettering is the same as for small batches.
+ *
  * DDL (install, prepareTable) runs in one transaction under a transaction-scoped advisory
  * lock, so concurrent appliers/reconcilers preparing the same database do not race.
  */
 import type { Db, DbRow } from '../dialect/dialect.js';
+import { errorMessage, isRetriable } from '../errors.js';
+import { logger } from '../log.js';
 import { createClockTableSql, createOffsetsTableSql, createSchemaSql, createTableSql, createTombTableSql, addColumnSqls, backfillClockSql } from '../dialect/postgres/ddl.js';
 import { postgresDialect } from '../dialect/postgres/dialect.js';
 import {
@@ -15,16 +24,24 @@ import {
 } from '../dialect/postgres/merge-sql.js';
 import { stampFunctionBody, stampFunctionName, stampTriggerName, stampTriggerSqls } from '../dialect/postgres/stamp-triggers.js';
 import { systemTable, tombTable } from '../merge/clock-layout.js';
+import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
-import type { TopicOffset } from '../sink.js';
+import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
 import type { ColumnSpec, TableSchema, Value } from '../types.js';
+import { qualifiedName } from '../types.js';
+import { setStage } from './pg-set-stage.js';
+import { setMergeSql } from './postgres-set-sql.js';
 import { chunks, clockGroups, SqlSink, winningFields } from './sql-sink.js';
-import type { MergeTarget, TableDdl, TableName } from './sql-sink.js';
+import type { ApplyMode, MergeTarget, SinkOptions, TableDdl, TableName } from './sql-sink.js';
 
 /** Rows per statement: arrays have no parameter limit; this only bounds one message's size. */
 const ROWS_PER_STATEMENT = 20_000;
 /** pg_advisory_xact_lock key for fieldsync DDL ("fsddl" in ASCII). */
 const DDL_LOCK_KEY = '448378430572';
+/** Keys from which a table batch is merged set-based (below, its larger statement costs more to plan than it saves). */
+export const PG_SET_MIN_ROWS = 200;
+
+const log = logger('postgres-sink');
 
 const d = postgresDialect;
 
@@ -36,7 +53,54 @@ const ddl: TableDdl = {
   backfillClock: backfillClockSql,
 };
 
+export interface PostgresSinkOptions extends SinkOptions {
+  /** Keys from which a table batch is merged set-based (default PG_SET_MIN_ROWS; Infinity: never). */
+  setMinRows?: number | undefined;
+}
+
 export class PostgresSink extends SqlSink {
+  private readonly setMinRows: number;
+  /** Tables whose set-based merge failed where the row path succeeded: row path only. */
+  private readonly rowPathOnly = new Set<string>();
+
+  constructor(target: string, db: Db, options: PostgresSinkOptions) {
+    super(target, db, options);
+    this.setMinRows = options.setMinRows ?? PG_SET_MIN_ROWS;
+  }
+
+  /**
+   * One transaction, set-based for large table batches. A set-based merge that failed for
+   * any reason but a transient one runs again on the row path, which decides what is bad
+   * data; when the row path then succeeds where the set-based merge failed, the batch's
+   * tables stay on the row path (something about them the statement does not handle).
+   */
+  override async apply(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[]): Promise<MergeOutcome> {
+    const mode: ApplyMode = { bulk: Number.isFinite(this.setMinRows) };
+    try {
+      return await this.applyWith(consumer, batches, offsets, mode);
+    } catch (e) {
+      if (!mode.used || isRetriable(e)) throw e;
+      const out = await this.applyWith(consumer, batches, offsets, { bulk: false });
+      log.warn({ err: errorMessage(e), tables: batches.map((b) => qualifiedName(b.table)) }, 'set-based merge failed where the row path succeeded: these tables stay on the row path');
+      for (const b of batches) this.rowPathOnly.add(qualifiedName(b.table));
+      return out;
+    }
+  }
+
+  protected override async mergeSetBased(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome | undefined> {
+    if (!mode.bulk || folded.rows.size < this.setMinRows || this.rowPathOnly.has(qualifiedName(m.target))) return undefined;
+    mode.used = true;
+    // the row path's lock of T first: a local edit locks its T row, then (its trigger) the clock row
+    await this.lockRows(tx, m, [...folded.rows.values()].map((r) => r.key));
+    const stage = setStage(folded, m);
+    const [sum] = await tx.query(setMergeSql(stage.table), stage.params);
+    return {
+      fieldsTaken: Number(sum?.taken ?? 0),
+      fieldsKept: Number(sum?.kept ?? 0) + folded.superseded,
+      rowsDeleted: Number(sum?.buried ?? 0),
+    };
+  }
+
   private get offsetsTable(): string {
     return systemTable(d, this.options.fieldsyncSchema, 'offsets');
   }

@@ -11,12 +11,12 @@ const m: PgMergeTable = { target: { schema: 'sch', name: 'od"d' }, key: [id], fi
 
 describe('PostgreSQL merge SQL', () => {
   it('binds one typed array per column and quotes odd identifiers by doubling the double quote', () => {
-    expect(insertRowsSql(m, m.target)).toBe('INSERT INTO "sch"."od""d" ("i d", "e""m`ail")\n  SELECT * FROM unnest($1::bigint[], $2::varchar(20)[])');
+    expect(insertRowsSql(m, m.target)).toBe('INSERT INTO "sch"."od""d" ("i d", "e""m`ail")\n  SELECT * FROM unnest($1::bigint[], $2::varchar[])');
   });
 
   it('matches single keys with ANY and composite keys with unnest', () => {
     expect(keyInSql(m, 't')).toBe('t."i d" = ANY($1::bigint[])');
-    expect(keyInSql({ ...m, key: [id, { ...amount, name: 'k2' }] }, 't', 3)).toBe('(t."i d", t."k2") IN (SELECT * FROM unnest($3::bigint[], $4::numeric(12,2)[]))');
+    expect(keyInSql({ ...m, key: [id, { ...amount, name: 'k2' }] }, 't', 3)).toBe('(t."i d", t."k2") IN (SELECT * FROM unnest($3::bigint[], $4::numeric[]))');
   });
 
   it('reads and locks clocks with the tomb flag', () => {
@@ -27,12 +27,12 @@ describe('PostgreSQL merge SQL', () => {
 
   it('writes a field only where it won', () => {
     expect(updateRowsSql(m, m.target)).toBe('UPDATE "sch"."od""d" AS t SET "e""m`ail" = CASE WHEN s._fs_w0 THEN s._fs_v0 ELSE t."e""m`ail" END\n'
-      + '  FROM unnest($1::bigint[], $2::varchar(20)[], $3::boolean[]) AS s(_fs_k0, _fs_v0, _fs_w0) WHERE t."i d" = s._fs_k0');
+      + '  FROM unnest($1::bigint[], $2::varchar[], $3::boolean[]) AS s(_fs_k0, _fs_v0, _fs_w0) WHERE t."i d" = s._fs_k0');
   });
 
   it('moves rows with one DELETE … RETURNING feeding an upsert, carrying columns the batch does not have', () => {
     const sql = moveRowsSql(m, m.target, { schema: 'sch', name: 'od"d__fs_tomb' });
-    expect(sql).toContain('WITH moved AS (DELETE FROM "sch"."od""d" f USING unnest($1::bigint[], $2::varchar(20)[], $3::boolean[]) AS s(_fs_k0, _fs_v0, _fs_w0)');
+    expect(sql).toContain('WITH moved AS (DELETE FROM "sch"."od""d" f USING unnest($1::bigint[], $2::varchar[], $3::boolean[]) AS s(_fs_k0, _fs_v0, _fs_w0)');
     expect(sql).toContain('CASE WHEN s._fs_w0 THEN s._fs_v0 ELSE f."e""m`ail" END AS "_fs_m0", f."amount" AS "_fs_m1"');
     expect(sql).toContain('ON CONFLICT ("i d") DO UPDATE SET "e""m`ail" = EXCLUDED."e""m`ail", "amount" = EXCLUDED."amount"');
   });

@@ -24,7 +24,19 @@ export interface PgMergeTable {
 }
 
 const q = (s: string) => d.quote(s);
-const arr = (c: ColumnSpec, i: number) => `$${i}::${d.nativeType(c.type)}[]`;
+
+/**
+ * The type a bound array's elements are read as: the column's type without its modifier.
+ * An explicit cast to varchar(n) truncates a longer string (SQL's rule for explicit
+ * casts), and numeric(p,s) or a key compared at varchar(n) would change a value before
+ * the statement sees it; read unmodified, a value reaches the column by assignment, which
+ * refuses what does not fit (value too long, numeric overflow), so it is dead-lettered.
+ */
+export function bindType(c: ColumnSpec): string {
+  return d.nativeType(c.type).replace(/\(.*\)$/, '');
+}
+
+const arr = (c: ColumnSpec, i: number) => `$${i}::${bindType(c)}[]`;
 
 /** `alias.key IN <the key arrays starting at $start>` */
 export function keyInSql(m: PgMergeTable, alias: string, start = 1): string {
