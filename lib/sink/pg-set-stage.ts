@@ -9,7 +9,7 @@
  * so both paths send PostgreSQL the same text for every value.
  */
 import { postgresDialect as d } from '../dialect/postgres/dialect.js';
-import type { FoldedTable } from '../merge/fold.js';
+import type { FoldedRow, FoldedTable } from '../merge/fold.js';
 import type { ColumnType, Value } from '../types.js';
 import type { PgSetTable, StampMode } from './postgres-set-sql.js';
 import { stageColumns } from './postgres-set-sql.js';
@@ -17,24 +17,34 @@ import { stageColumns } from './postgres-set-sql.js';
 const QUOTE_OR_BACKSLASH = /["\\]/;
 const QUOTE_OR_BACKSLASH_ALL = /["\\]/g;
 
+/** A string element: double-quoted, its quotes and backslashes escaped. */
+const quoted = (s: string) => `"${QUOTE_OR_BACKSLASH.test(s) ? s.replace(QUOTE_OR_BACKSLASH_ALL, (c) => `\\${c}`) : s}"`;
+
 /** One element of an array literal: NULL, bare (numbers, booleans), else double-quoted. */
 function element(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'string') return quoted(v);
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'boolean') return v ? 't' : 'f';
   // String(NaN), String(-Infinity): the spellings PostgreSQL reads; a finite number has no special character
   if (typeof v === 'number') return String(v);
   // bytea's hex form: its backslash is escaped inside the quotes
   if (Buffer.isBuffer(v)) return `"\\\\x${v.toString('hex')}"`;
-  const s = String(v);
-  return `"${QUOTE_OR_BACKSLASH.test(s) ? s.replace(QUOTE_OR_BACKSLASH_ALL, (c) => `\\${c}`) : s}"`;
+  return quoted(String(v));
 }
 
-/** A value column's array literal, each value through the dialect's toDb. */
-function valueArray(values: readonly Value[], t: ColumnType): string {
-  const parts = new Array<string>(values.length);
-  for (let i = 0; i < values.length; i++) parts[i] = element(d.toDb(values[i] ?? null, t));
-  return `{${parts.join(',')}}`;
+/**
+ * The array literal of one value column over the rows, each value through the dialect's
+ * toDb. Built by appending to one string (no array per column): this runs for every value
+ * of a batch.
+ */
+function valueArray(rows: readonly FoldedRow[], value: (r: FoldedRow) => Value, t: ColumnType): string {
+  let out = '{';
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0) out += ',';
+    out += element(d.toDb(value(rows[i]!), t));
+  }
+  return `${out}}`;
 }
 
 /** A stamp column: how it travels (StampMode) given each row's stamp and row stamp. */
@@ -58,12 +68,13 @@ function stampMode(stamps: readonly (bigint | null)[], refs: readonly (bigint | 
 
 function stampArray(stamps: readonly (bigint | null)[], mode: StampMode): string | undefined {
   if (mode === 'null' || mode === 'ref') return undefined;
-  const parts = new Array<string>(stamps.length);
+  let out = '{';
   for (let i = 0; i < stamps.length; i++) {
+    if (i > 0) out += ',';
     const s = stamps[i] ?? null;
-    parts[i] = mode === 'flag' ? (s === null ? 'f' : 't') : s === null ? 'NULL' : s.toString();
+    out += mode === 'flag' ? (s === null ? 'f' : 't') : s === null ? 'NULL' : s.toString();
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }
 
 export interface PgSetStage {
@@ -91,13 +102,13 @@ export function setStage(folded: FoldedTable, m: { target: { schema: string; nam
     ins: stampMode(ins, refs), del: stampMode(del, refs), stamps: fieldStamps.map((s) => stampMode(s, refs)),
   };
   const params: string[] = [];
-  folded.keyCols.forEach((k, i) => params.push(valueArray(rows.map((r) => r.key[i] ?? null), k.type)));
+  folded.keyCols.forEach((k, i) => params.push(valueArray(rows, (r) => r.key[i] ?? null, k.type)));
   params.push(stampArray(refs, 'own')!);
   for (const [stamps, mode] of [[ins, table.ins], [del, table.del], ...fieldStamps.map((s, j) => [s, table.stamps[j]!] as const)] as const) {
     const a = stampArray(stamps, mode);
     if (a !== undefined) params.push(a);
   }
-  activeIndex.forEach((j) => params.push(valueArray(rows.map((r) => r.fields[j]?.value ?? null), folded.fields[j]!.type)));
+  activeIndex.forEach((j) => params.push(valueArray(rows, (r) => r.fields[j]?.value ?? null, folded.fields[j]!.type)));
   if (params.length !== stageColumns(table).length) throw new Error(`set-based stage: ${params.length} arrays for ${stageColumns(table).length} columns`);
   return { table, params };
 }

@@ -27,7 +27,7 @@
  */
 import { DELETE_STAMP, INSERT_STAMP, clockTable, tombTable } from '../merge/clock-layout.js';
 import { postgresDialect as d } from '../dialect/postgres/dialect.js';
-import { bindType } from '../dialect/postgres/merge-sql.js';
+import { bindType, keyInSql } from '../dialect/postgres/merge-sql.js';
 import type { ColumnSpec } from '../types.js';
 
 type Name = { schema: string; name: string };
@@ -109,7 +109,7 @@ export function setMergeSql(m: PgSetTable): string {
       (l.${k0} IS NOT NULL) AS _fs_known, (l.${k0} IS NOT NULL AND b.${k0} IS NOT NULL) AS _fs_tomb,
       l.${q(INSERT_STAMP)} AS _fs_ci, l.${q(DELETE_STAMP)} AS _fs_cd${J.map((j) => `, l.${q(m.active[j]!.name)} AS _fs_c${j}`).join('')}
     FROM ${unnest}
-    LEFT JOIN LATERAL (SELECT c.* FROM ${C} c WHERE ${keyJoin(m, 'c', 's')} FOR UPDATE) l ON true
+    LEFT JOIN (SELECT c.* FROM ${C} c WHERE ${keyInSql(m, 'c', 1)} FOR UPDATE) l ON ${keyJoin(m, 'l', 's')}
     LEFT JOIN ${B} b ON ${keyJoin(m, 'b', 's')}`;
 
   // a field wins iff its incoming stamp is greater than its clock; GREATEST ignores NULLs
