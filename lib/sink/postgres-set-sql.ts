@@ -14,8 +14,8 @@
  *          (_fs_ch) and the plan part (_fs_op, SET_PART), written as plan.ts's rules;
  *          materialized once, read by every write
  *   writes one data-modifying WITH query per plan part (they touch disjoint keys), the
- *          moves between T and its tomb as merge-sql.ts's moveRowsSql does, and one clock
- *          upsert joined by GREATEST like upsertClocksSql
+ *          moves between T and its tomb as merge-sql.ts's moveRowsSql does, the new clock
+ *          rows, and the changed ones joined by GREATEST like upsertClocksSql
  *   result one row: fields taken and kept, rows buried
  *
  * Stamps are sent compactly (StampMode): most batches stamp every field a key writes with
@@ -163,9 +163,13 @@ export function setMergeSql(m: PgSetTable): string {
     ON CONFLICT (${keyCols.join(', ')}) ${update})`;
   };
   const stampCols = [INSERT_STAMP, DELETE_STAMP, ...m.active.map((f) => f.name)].map(q);
-  const clocks = `INSERT INTO ${C} AS c (${[...keyCols, ...stampCols].join(', ')})
-    SELECT ${[...keyVals, 'w._fs_ni', 'w._fs_nd', ...J.map((j) => `CASE WHEN w._fs_w${j} THEN w._fs_s${j} END`)].join(', ')} FROM w WHERE w._fs_ch
-    ON CONFLICT (${keyCols.join(', ')}) DO UPDATE SET ${stampCols.map((c) => `${c} = GREATEST(c.${c}, EXCLUDED.${c})`).join(', ')}`;
+  // clock rows: a key that had none gets a plain INSERT (no speculative insertion; a row
+  // another session inserted meanwhile is a primary-key duplicate: retried); existing ones,
+  // locked above, are joined with GREATEST as upsertClocksSql does
+  const clockRows = (known: boolean) => `INSERT INTO ${C} AS c (${[...keyCols, ...stampCols].join(', ')})
+    SELECT ${[...keyVals, 'w._fs_ni', 'w._fs_nd', ...J.map((j) => `CASE WHEN w._fs_w${j} THEN w._fs_s${j} END`)].join(', ')}
+    FROM w WHERE w._fs_ch AND ${known ? '' : 'NOT '}w._fs_known${known
+    ? `\n    ON CONFLICT (${keyCols.join(', ')}) DO UPDATE SET ${stampCols.map((c) => `${c} = GREATEST(c.${c}, EXCLUDED.${c})`).join(', ')}` : ''}`;
 
   const writes = [
     `_fs_it AS (${insertRows(T, P.insertTable)})`,
@@ -173,7 +177,8 @@ export function setMergeSql(m: PgSetTable): string {
     move(B, T, P.reviveFromTomb, 1),
     move(T, B, P.buryFromTable, 2),
     `_fs_ib AS (${insertRows(B, P.insertTomb)})`,
-    `_fs_ic AS (${clocks})`,
+    `_fs_nc AS (${clockRows(false)})`,
+    `_fs_kc AS (${clockRows(true)})`,
   ];
   const sumOf = (terms: string[]) => (terms.length ? `COALESCE(SUM(${terms.join(' + ')}), 0)` : '0');
   return `WITH w AS MATERIALIZED (${w}),

@@ -23,7 +23,7 @@ import {
   insertRowsSql, lockRowsSql, moveRowsSql, readClocksSql, storedOffsetsSql, updateRowsSql, upsertClocksSql, upsertOffsetsSql,
 } from '../dialect/postgres/merge-sql.js';
 import { stampFunctionBody, stampFunctionName, stampTriggerName, stampTriggerSqls } from '../dialect/postgres/stamp-triggers.js';
-import { systemTable, tombTable } from '../merge/clock-layout.js';
+import { clockTable, systemTable, tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
 import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
@@ -140,15 +140,15 @@ export class PostgresSink extends SqlSink {
     for (const sql of stampTriggerSqls(full, this.options.origin)) await db.execute(sql);
   }
 
-  /** Primary-key constraint names of T and its tomb, by T's qualified name (read before the transaction). */
+  /** Primary-key constraint names of T, its tomb and its clock, by T's qualified name (read before the transaction). */
   private readonly pkConstraints = new Map<string, string[]>();
 
   protected override async beforeMerge(m: MergeTarget): Promise<void> {
     const name = d.qualified(m.target);
     if (this.pkConstraints.has(name)) return;
     const rows = await this.db.query(
-      `SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid IN (to_regclass($1), to_regclass($2))`,
-      [name, d.qualified(tombTable(m.target))]);
+      `SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid IN (to_regclass($1), to_regclass($2), to_regclass($3))`,
+      [name, d.qualified(tombTable(m.target)), d.qualified(clockTable(m.target))]);
     this.pkConstraints.set(name, rows.map((r) => String(r.conname)));
   }
 
