@@ -32,7 +32,10 @@
  *        - a source row whose live delete stamp is newer than _fs_v stays deleted (its
  *          merged values go to the stage tomb);
  *        - tomb rows of keys the source lacks are carried over.
- *      Then _fs_v is dropped (an instant, metadata-only change in both databases).
+ *      MySQL spells this differently (merge-sql.ts, sourceRows): the stage clock pass marks
+ *      the rows that keep a live field in a scratch column _fs_k, and only those are joined
+ *      with live data. Then the scratch columns are dropped (an instant, metadata-only
+ *      change in both databases).
  *   4. Window catch-up. The applier and the target's users kept writing to the live
  *      generation. Rounds join the live state of the logged keys into the stage (per
  *      field the greater stamp wins — the merge rule again, so repeating a key is
@@ -365,7 +368,7 @@ async function runLocked(
   for (const [from, to] of [[live.data, stage.data], [live.clock, stage.clock], [live.tomb, stage.tomb]] as const) {
     await lock.execute(d.name === 'postgres' ? `CREATE TABLE ${d.qualified(to)} (LIKE ${d.qualified(from)} INCLUDING ALL)` : `CREATE TABLE ${d.qualified(to)} LIKE ${d.qualified(from)}`);
   }
-  await lock.execute(`ALTER TABLE ${d.qualified(stage.data)} ADD COLUMN ${d.quote(VERSION_COLUMN)} ${d.name === 'postgres' ? 'bigint' : 'BIGINT NULL'}`);
+  for (const q of sql.addScratchColumns()) await lock.execute(q);
 
   // ---- 2. stage
   phases.enter('stage', (await estimatedRows(lock, live.data)) || undefined);
@@ -391,15 +394,10 @@ async function runLocked(
     // The merge joins whole tables: give this one session's hash joins and sorts room in
     // memory (the server default of 4 MB spills million-row joins to disk).
     if (d.name === 'postgres') await work.execute(`SET work_mem = '256MB'`);
-    let kept = 0;
-    const keptStatements = sql.keptValues();
-    if (keptStatements.length) {
-      for (const q of keptStatements.slice(0, -1)) await timed('live values newer than the source', q);
-      kept = Number((await work.query(sql.keptCount()))[0]?.kept ?? 0);
-      await timed('keep live values in the stage', keptStatements[keptStatements.length - 1]!);
-      await work.execute(sql.dropTemp('fs_kv'));
-    }
-    await timed('stage clocks of source rows', sql.clocksOfSourceRows());
+    const sourceRows = sql.sourceRows();
+    for (const st of sourceRows.collect) await timed(st.what, st.sql);
+    const kept = sourceRows.count ? Number((await work.query(sourceRows.count))[0]?.kept ?? 0) : 0;
+    for (const st of sourceRows.apply) await timed(st.what, st.sql);
     for (const q of sql.missingKeys()) await timed('live keys missing at the source', q);
     await timed('stage clocks of rows missing at the source', sql.clocksOfMissingRows(deleteStamp, originCode(sourceOrigin)));
     const rowsDeleted = await timed('deleted rows to the stage tomb', sql.deletedLiveRows());
@@ -411,7 +409,7 @@ async function runLocked(
     const keptDeleted = await timed('target-deleted source rows to the tomb', moveToTomb!);
     await timed('target-deleted source rows out of the stage', removeFromStage!);
     await work.execute(dropAbsentAgain!);
-    await timed('drop the version column', sql.dropVersionColumn());
+    for (const q of sql.dropScratchColumns()) await timed('drop the scratch columns', q);
     if (d.name === 'postgres') for (const t of [stage.data, stage.clock, stage.tomb]) await work.execute(`ANALYZE ${d.qualified(t)}`);
     const taken = streamed * shape.sourceFields.length - kept;
     reconcileRows.inc({ table: label, kind: 'kept_fields' }, kept);
