@@ -18,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../lib/kafka/kafkajs.js';
 import { from as copyFrom } from 'pg-copy-streams';
 import { openMysql } from '../lib/dialect/mysql/db.js';
 import { openPostgres } from '../lib/dialect/postgres/db.js';

@@ -1,4 +1,4 @@
-import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded } from 'kafkajs';
+import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded } from './kafka/kafkajs.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DataError, FieldsyncError, isRetriable, wrap } from './errors.js';
 

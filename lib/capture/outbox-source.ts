@@ -266,7 +266,10 @@ export class OutboxSource implements ChangeSource {
     for (const r of rows) {
       const t = this.tables.get(tableKey(r.tableSchema, r.tableName));
       if (!t) continue; // a table whose triggers remain but which is no longer configured
-      changes.push(...(await this.decode(r, t)));
+      // the usual row decodes synchronously; a row that needs the table re-read takes decode()
+      const known = this.decodeKnown(r, t);
+      const decoded = known ?? await this.decode(r, t);
+      for (const c of decoded) changes.push(c);
     }
     const position = rows[rows.length - 1]!.seq;
     this.readPosition = position;
@@ -287,6 +290,17 @@ export class OutboxSource implements ChangeSource {
         this.scheduleCleanup();
       },
     };
+  }
+
+  /** decode() without a promise, or undefined when the row needs decode()'s re-introspection. */
+  private decodeKnown(r: OutboxRow, t: CapturedTable): TableChange[] | undefined {
+    try {
+      const decoded = decodeOutboxRow(r, t.schema, this.name, this.info!.dialect);
+      return decoded.unknownColumns.every((c) => t.droppedColumns.has(c)) ? decoded.changes : undefined;
+    } catch (e) {
+      if (e instanceof DataError) return undefined;
+      throw e;
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 /** Kafka clients from config, topic naming, and topic creation with the configured retention. */
-import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig } from 'kafkajs';
+import { Kafka, logLevel } from './kafkajs.js';
 import type { KafkaConfig } from '../config/schema.js';
 import { rootLogger } from '../log.js';
 

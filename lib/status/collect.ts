@@ -20,7 +20,8 @@
  * Every probe fails alone: a database that is down shows as an error on its lines and
  * the rest of the report is still produced.
  */
-import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import kafkajs from '../kafka/kafkajs.js';
 import type { FieldsyncConfig } from '../config/schema.js';
 import { tableRoutes, consumerIdentity } from '../apply/routes.js';
 import { CHECKPOINT_TABLE, OUTBOX_TABLE, STREAM_CHECKPOINT } from '../capture/outbox-layout.js';

@@ -187,13 +187,18 @@ class CaptureLoop {
         return 0;
       }
       const encoded = await this.publisher.encode(batch.changes, this.topicOf, this.capture);
+      // The chain below keeps only what it needs (the encoded messages, the ack, the counts),
+      // not the decoded changes: those die young instead of surviving garbage collections
+      // while the batch waits for Kafka (a fifth of the capture's CPU was the collector).
+      const { ack } = batch;
+      const counts = countByTableOp(batch.changes);
       const previous = this.inFlight;
       const current = (async () => {
         await previous;
         await this.publisher.send(encoded);
         // the checkpoint is stored only now: Kafka has acknowledged every event of the batch
-        await batch.ack();
-        this.observe(batch.changes, started);
+        await ack();
+        this.observe(counts, started);
       })();
       current.catch(() => undefined); // observed by the next poll (or settle) that awaits it
       this.inFlight = current;
@@ -221,19 +226,11 @@ class CaptureLoop {
     if (this.inFlight === pending) this.inFlight = undefined;
   }
 
-  private observe(changes: TableChange[], started: number): void {
+  private observe(counts: BatchCounts, started: number): void {
     const name = this.capture.source;
-    captureBatchSize.observe({ source: name }, changes.length);
+    captureBatchSize.observe({ source: name }, counts.events);
     captureBatchDuration.observe({ source: name }, (performance.now() - started) / 1000);
-    const counts = new Map<string, { table: string; op: string; n: number }>();
-    for (const c of changes) {
-      const table = c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name;
-      const k = `${table}\u0000${c.event.op}`;
-      const entry = counts.get(k) ?? { table, op: c.event.op, n: 0 };
-      entry.n++;
-      counts.set(k, entry);
-    }
-    for (const { table, op, n } of counts.values()) {
+    for (const { table, op, n } of counts.byTableOp) {
       eventsCaptured.inc({ source: name, table, op }, n);
       if (op === 'snapshot' && this.source instanceof OutboxSource) snapshotRows.inc({ source: name, table }, n);
     }
@@ -245,4 +242,19 @@ class CaptureLoop {
     const lag = await this.source.lagSeconds();
     if (lag !== undefined) sourceLag.set({ source: this.capture.source }, lag);
   }
+}
+
+interface BatchCounts { events: number; byTableOp: { table: string; op: string; n: number }[] }
+
+/** Events of a batch by table and operation, for the metrics. */
+function countByTableOp(changes: TableChange[]): BatchCounts {
+  const counts = new Map<string, { table: string; op: string; n: number }>();
+  for (const c of changes) {
+    const table = c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name;
+    const k = `${table}\u0000${c.event.op}`;
+    const entry = counts.get(k) ?? { table, op: c.event.op, n: 0 };
+    entry.n++;
+    counts.set(k, entry);
+  }
+  return { events: changes.length, byTableOp: [...counts.values()] };
 }

@@ -6,7 +6,7 @@
  *   - the dead-letter topic holds exactly the injected bad messages;
  *   - how many messages each change topic holds, so duplicates absorbed = messages − changes.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../../lib/kafka/kafkajs.js';
 import { EventCodec } from '../../lib/avro/codec.js';
 import { DEAD_LETTER_HEADERS } from '../../lib/apply/dead-letter.js';
 import type { Db } from '../../lib/dialect/dialect.js';

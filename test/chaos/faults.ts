@@ -10,7 +10,7 @@
  * awaited first): a write whose commit acknowledgement is lost has an unknown outcome,
  * and the model must stay exact.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../../lib/kafka/kafkajs.js';
 import { waitFor } from '../support/helpers.js';
 import { topicMessages } from './checks.js';
 import type { ChaosCluster, ServiceName } from './cluster.js';

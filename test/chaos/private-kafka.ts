@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../../lib/kafka/kafkajs.js';
 import { kafkaLibs } from '../../bench/support/env.js';
 import { freePort } from '../support/private-db.js';
 import { waitFor } from '../support/helpers.js';

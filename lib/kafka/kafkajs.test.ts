@@ -1,0 +1,83 @@
+/**
+ * The linear produce path installed by kafkajs.ts must write exactly KafkaJS's bytes and group
+ * exactly as KafkaJS does: both are compared with KafkaJS's own implementations on generated
+ * records, including the ones the fast path hands back to the original (headers, large deltas).
+ */
+import { createRequire } from 'node:module';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { crc32c, groupMessagesPerPartition, kafkajsOriginals, murmur2, Partitioners, type RecordInput } from './kafkajs.js';
+
+const require = createRequire(import.meta.url);
+
+const bytes = fc.oneof(fc.constant(null), fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)));
+const delta = fc.oneof(fc.integer({ min: -200, max: 200 }), fc.integer(), fc.maxSafeInteger(), fc.constant(2 ** 31), fc.constant(-(2 ** 31)));
+const recordInput: fc.Arbitrary<RecordInput> = fc.record({
+  offsetDelta: fc.oneof(fc.nat({ max: 20_000 }), fc.integer()),
+  timestampDelta: delta,
+  key: bytes,
+  value: bytes,
+  headers: fc.oneof(fc.constant(undefined), fc.constant({}), fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.string({ maxLength: 8 }), { minKeys: 1, maxKeys: 2 })),
+}, { requiredKeys: ['key', 'value'] });
+
+describe('linear KafkaJS produce path', () => {
+  it('is the Record and grouping that KafkaJS itself loads', () => {
+    const record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as unknown;
+    const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as unknown;
+    expect(record).not.toBe(kafkajsOriginals.record);
+    expect(group).not.toBe(kafkajsOriginals.groupMessagesPerPartition);
+    expect((group as { name: string }).name).toBe(groupMessagesPerPartition.name);
+  });
+
+  it('writes the same record bytes as KafkaJS', () => {
+    const fast = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as typeof kafkajsOriginals.record;
+    fc.assert(fc.property(recordInput, (input) => {
+      expect(fast(input).buffer.equals(kafkajsOriginals.record(input).buffer)).toBe(true);
+    }), { numRuns: 2_000 });
+  });
+
+  it('writes the same bytes for the records fieldsync sends (no headers, deltas 0…n)', () => {
+    const fast = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as typeof kafkajsOriginals.record;
+    for (let i = 0; i < 20_000; i += 7) {
+      const input = { offsetDelta: i, timestampDelta: 0, key: Buffer.alloc(i % 40, 1), value: Buffer.alloc(i % 700, 2) };
+      expect(fast(input).buffer.equals(kafkajsOriginals.record(input).buffer)).toBe(true);
+    }
+  });
+
+  it('groups messages by partition in order, as KafkaJS does', () => {
+    fc.assert(fc.property(fc.array(fc.nat({ max: 5 }), { maxLength: 300 }), fc.integer({ min: 0, max: 6 }), (partitions, count) => {
+      const messages = partitions.map((p, i) => ({ p, i }));
+      const input = {
+        topic: 't',
+        partitionMetadata: Array.from({ length: count }, (_, i) => ({ partitionId: i })),
+        messages,
+        partitioner: ({ message }: { message: { p: number } }) => message.p,
+      };
+      expect(groupMessagesPerPartition(input)).toEqual(kafkajsOriginals.groupMessagesPerPartition(input));
+    }));
+  });
+
+  it("hashes keys as KafkaJS's murmur2 does, so every key keeps its partition", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (a) => {
+      const key = Buffer.from(a);
+      expect(murmur2(key)).toBe(kafkajsOriginals.murmur2(key));
+    }), { numRuns: 3_000 });
+    fc.assert(fc.property(fc.string({ maxLength: 40 }), (s) => { expect(murmur2(s)).toBe(kafkajsOriginals.murmur2(s)); }));
+    // the default partitioner KafkaJS builds uses the installed hash and picks the same partitions
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+    for (let i = 0; i < 2_000; i++) {
+      const key = Buffer.from(`\0\0\0\0\u0001key-${i}`);
+      const expected = (kafkajsOriginals.murmur2(key) & 0x7fffffff) % 3;
+      expect(partitioner({ topic: 't', partitionMetadata, message: { key, value: null } })).toBe(expected);
+    }
+  });
+
+  it("checksums as KafkaJS's crc32C does", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 3_000 }), fc.nat({ max: 7 }), (a, skip) => {
+      const buf = Buffer.from(a).subarray(Math.min(skip, a.length)); // unaligned starts too
+      expect(crc32c(buf)).toBe(kafkajsOriginals.crc32c(buf));
+    }), { numRuns: 1_000 });
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283); // the CRC-32C check value
+  });
+});

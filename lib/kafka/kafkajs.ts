@@ -1,0 +1,249 @@
+/**
+ * KafkaJS, loaded with two producer internals replaced by linear-time equivalents that write
+ * the same bytes. Every value import of `kafkajs` in the project goes through this module.
+ *
+ * Why: a CPU profile of the capture service draining an outbox (`node --cpu-prof` on
+ * bench/capture-throughput.ts, batches of 5,000 events) spent a fifth of its busy time in
+ * two places of KafkaJS's produce path and in the garbage they leave:
+ *
+ *  - `producer/groupMessagesPerPartition` appends each message with `[...current, message]`,
+ *    copying the partition's list so far: quadratic in the batch. For 5,000 messages on three
+ *    partitions that is ~4 million element copies and ~33 MB of short-lived arrays per send.
+ *  - `protocol/recordBatch/record/v0` builds every record in a fresh zero-filled 512-byte
+ *    `Encoder`, and computes the timestamp delta's varlong with Long.js, for records whose
+ *    bytes are known up front.
+ *
+ *  - `producer/partitioners/default/murmur2` hashes each key with BigInt-backed Long
+ *    arithmetic; 32-bit `Math.imul` gives the same hash (only the low 32 bits are ever used).
+ *  - `protocol/recordBatch/crc32C` checksums a record batch a byte at a time; slicing by 8
+ *    bytes gives the same CRC in a fraction of the time.
+ *
+ * The replacements are put into Node's CommonJS module cache under the original modules'
+ * file names *before* KafkaJS's producer requires them, so KafkaJS binds them at load. If
+ * KafkaJS was loaded earlier by a direct `import 'kafkajs'` (which would leave the slow
+ * versions bound), loading this module throws: the rule is that only this module imports
+ * KafkaJS's values.
+ *
+ * The record fast path covers what fieldsync sends (no headers, deltas that fit 31 bits);
+ * anything else goes to KafkaJS's own `Record`. lib/kafka/kafkajs.test.ts compares the bytes,
+ * the grouping, the hash and the checksum with the originals on random input.
+ */
+import { createRequire } from 'node:module';
+import type * as KafkaJS from 'kafkajs';
+
+const require = createRequire(import.meta.url);
+
+/** The part of KafkaJS's internal `Encoder` this module relies on. */
+export interface KafkaEncoder { buf: Buffer; offset: number; readonly buffer: Buffer }
+interface EncoderClass { prototype: KafkaEncoder }
+
+export interface RecordInput {
+  offsetDelta?: number;
+  timestampDelta?: number;
+  key?: Buffer | string | null;
+  value?: Buffer | string | null;
+  headers?: Record<string, unknown>;
+}
+export type RecordEncoder = (input: RecordInput) => KafkaEncoder;
+
+export interface GroupInput<M> {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: M[];
+  partitioner: (args: { topic: string; partitionMetadata: unknown[]; message: M }) => number;
+}
+export type GroupMessages = <M>(input: GroupInput<M>) => Record<number, M[]>;
+
+const PATCHED = Symbol.for('fieldsync.kafkajs.linear-produce');
+const GROUP_MODULE = 'kafkajs/src/producer/groupMessagesPerPartition.js';
+const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
+const MURMUR2_MODULE = 'kafkajs/src/producer/partitioners/default/murmur2.js';
+const CRC32C_MODULE = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
+const SEND_MODULE = 'kafkajs/src/producer/sendMessages.js';
+
+/** Same result as KafkaJS's grouping (an object keyed by partition, messages in order), in one pass. */
+export function groupMessagesPerPartition<M>({ topic, partitionMetadata, messages, partitioner }: GroupInput<M>): Record<number, M[]> {
+  const result: Record<number, M[]> = {};
+  if (partitionMetadata.length === 0) return result;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+}
+
+// A varint of a zigzag-encoded 31-bit value takes at most 5 bytes.
+const FAST_LIMIT = 0x3fffffff;
+
+function zigzag(n: number): number {
+  return ((n << 1) ^ (n >> 31)) >>> 0;
+}
+function varintSize(u: number): number {
+  return u < 0x80 ? 1 : u < 0x4000 ? 2 : u < 0x200000 ? 3 : u < 0x10000000 ? 4 : 5;
+}
+function writeVarint(buf: Buffer, at: number, u: number): number {
+  while (u >= 0x80) {
+    buf[at++] = (u & 0x7f) | 0x80;
+    u >>>= 7;
+  }
+  buf[at++] = u;
+  return at;
+}
+
+/**
+ * A record encoder that writes KafkaJS's exact bytes into one exactly-sized buffer (from
+ * Node's pool for small records) when it can, and defers to `original` otherwise.
+ */
+export function fastRecordEncoder(Encoder: EncoderClass, original: RecordEncoder): RecordEncoder {
+  return (input) => {
+    const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = input;
+    if (
+      (headers !== undefined && Object.keys(headers).length > 0)
+      || !Number.isInteger(offsetDelta) || Math.abs(offsetDelta) > FAST_LIMIT
+      || !Number.isInteger(timestampDelta) || Math.abs(timestampDelta) > FAST_LIMIT
+      || !(key == null || Buffer.isBuffer(key)) || !(value == null || Buffer.isBuffer(value))
+    ) return original(input);
+    const ts = zigzag(timestampDelta);
+    const od = zigzag(offsetDelta);
+    const keyLen = key == null ? -1 : key.length;
+    const valueLen = value == null ? -1 : value.length;
+    const kz = zigzag(keyLen);
+    const vz = zigzag(valueLen);
+    const body = 1 + varintSize(ts) + varintSize(od) + varintSize(kz) + Math.max(keyLen, 0)
+      + varintSize(vz) + Math.max(valueLen, 0) + 1; // + the empty header array's count
+    const bz = zigzag(body);
+    const total = varintSize(bz) + body;
+    const buf = Buffer.allocUnsafe(total);
+    let at = writeVarint(buf, 0, bz);
+    buf[at++] = 0; // attributes
+    at = writeVarint(buf, at, ts);
+    at = writeVarint(buf, at, od);
+    at = writeVarint(buf, at, kz);
+    if (key != null) at += key.copy(buf, at);
+    at = writeVarint(buf, at, vz);
+    if (value != null) at += value.copy(buf, at);
+    buf[at++] = 0; // zero headers
+    const encoder = Object.create(Encoder.prototype) as KafkaEncoder;
+    encoder.buf = buf;
+    encoder.offset = at;
+    return encoder;
+  };
+}
+
+/**
+ * Kafka's murmur2 (the Java client's `Utils.murmur2`, which KafkaJS's default partitioner
+ * follows) in 32-bit arithmetic. Keys are Buffers or are hashed as their string's UTF-8.
+ */
+export function murmur2(key: Buffer | string): number {
+  const data = Buffer.isBuffer(key) ? key : Buffer.from(String(key));
+  const length = data.length;
+  const m = 0x5bd1e995;
+  let h = (0x9747b28c ^ length) | 0;
+  const length4 = length >>> 2;
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k = data[i4]! | (data[i4 + 1]! << 8) | (data[i4 + 2]! << 16) | (data[i4 + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  // the Java switch's fall-through: the last one to three bytes, highest first
+  const tail = length & ~3;
+  const rest = length & 3;
+  if (rest === 3) h ^= data[tail + 2]! << 16;
+  if (rest >= 2) h ^= data[tail + 1]! << 8;
+  if (rest >= 1) {
+    h ^= data[tail]!;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slicing by 8: eight 256-entry tables.
+const CRC_TABLES = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let s = 1; s < 8; s++) t[s * 256 + n] = (t[(s - 1) * 256 + n]! >>> 8) ^ t[t[(s - 1) * 256 + n]! & 0xff]!;
+  }
+  return t;
+})();
+
+/** CRC-32C of a buffer, unsigned, as KafkaJS's `crc32C` returns it. */
+export function crc32c(buf: Buffer): number {
+  const t = CRC_TABLES;
+  let crc = -1;
+  let i = 0;
+  const end8 = buf.length - (buf.length & 7);
+  for (; i < end8; i += 8) {
+    const a = crc ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24));
+    const b = buf[i + 4]! | (buf[i + 5]! << 8) | (buf[i + 6]! << 16) | (buf[i + 7]! << 24);
+    crc = t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^ t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]!
+      ^ t[768 + (b & 0xff)]! ^ t[512 + ((b >>> 8) & 0xff)]! ^ t[256 + ((b >>> 16) & 0xff)]! ^ t[b >>> 24]!;
+  }
+  for (; i < buf.length; i++) crc = t[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+interface CachedModule { exports: unknown }
+type Marked = { [PATCHED]?: true };
+
+/** KafkaJS's own implementations, kept for the tests that compare bytes with them. */
+export interface KafkaJSOriginals {
+  record: RecordEncoder;
+  groupMessagesPerPartition: GroupMessages;
+  murmur2: (key: Buffer | string) => number;
+  crc32c: (buf: Buffer) => number;
+}
+export const kafkajsOriginals: KafkaJSOriginals = installLinearProduce();
+
+function installLinearProduce(): KafkaJSOriginals {
+  const cache = require.cache as Record<string, CachedModule | undefined>;
+  const groupPath = require.resolve(GROUP_MODULE);
+  const recordPath = require.resolve(RECORD_MODULE);
+  const murmurPath = require.resolve(MURMUR2_MODULE);
+  const crcPath = require.resolve(CRC32C_MODULE);
+  const current = require(groupPath) as GroupMessages & Marked & { original?: unknown };
+  if (current[PATCHED]) {
+    // Loaded and patched already (another copy of this module in the same process, as test
+    // runners do): the originals hang off the installed functions.
+    const originalOf = <F>(path: string): F => { const f = require(path) as F & { original?: F }; return f.original ?? f; };
+    return {
+      record: originalOf(recordPath), groupMessagesPerPartition: originalOf(groupPath), murmur2: originalOf(murmurPath), crc32c: originalOf(crcPath),
+    };
+  }
+  if (cache[require.resolve(SEND_MODULE)]) {
+    throw new Error('unable to install the linear KafkaJS produce path: kafkajs was loaded before lib/kafka/kafkajs.ts; import KafkaJS values only from lib/kafka/kafkajs.ts');
+  }
+  const originalGroup = current;
+  const originalRecord = require(recordPath) as RecordEncoder;
+  const Encoder = require(require.resolve('kafkajs/src/protocol/encoder.js')) as EncoderClass;
+  const linearGroup = Object.assign(groupMessagesPerPartition as GroupMessages, { [PATCHED]: true as const, original: originalGroup });
+  const fastRecord = Object.assign(fastRecordEncoder(Encoder, originalRecord), { [PATCHED]: true as const, original: originalRecord });
+  const originalMurmur2 = require(murmurPath) as (key: Buffer | string) => number;
+  const originalCrc32c = require(crcPath) as (buf: Buffer) => number;
+  cache[groupPath]!.exports = linearGroup;
+  cache[recordPath]!.exports = fastRecord;
+  cache[murmurPath]!.exports = Object.assign((key: Buffer | string) => murmur2(key), { [PATCHED]: true as const, original: originalMurmur2 });
+  cache[crcPath]!.exports = Object.assign((buf: Buffer) => crc32c(buf), { [PATCHED]: true as const, original: originalCrc32c });
+  return { record: originalRecord, groupMessagesPerPartition: originalGroup, murmur2: originalMurmur2, crc32c: originalCrc32c };
+}
+
+const kafkajs = require('kafkajs') as typeof KafkaJS;
+
+export const Kafka: typeof KafkaJS.Kafka = kafkajs.Kafka;
+export type Kafka = KafkaJS.Kafka;
+export const logLevel: typeof KafkaJS.logLevel = kafkajs.logLevel;
+export type logLevel = KafkaJS.logLevel;
+export const KafkaJSConnectionError: typeof KafkaJS.KafkaJSConnectionError = kafkajs.KafkaJSConnectionError;
+export const KafkaJSNumberOfRetriesExceeded: typeof KafkaJS.KafkaJSNumberOfRetriesExceeded = kafkajs.KafkaJSNumberOfRetriesExceeded;
+export const Partitioners: typeof KafkaJS.Partitioners = kafkajs.Partitioners;
+export default kafkajs;
