@@ -42,7 +42,9 @@ function valueArray(rows: readonly FoldedRow[], value: (r: FoldedRow) => Value, 
   let out = '{';
   for (let i = 0; i < rows.length; i++) {
     if (i > 0) out += ',';
-    out += element(d.toDb(value(rows[i]!), t));
+    const v = value(rows[i]!);
+    // a bigint's toDb is its decimal text: bare, not quoted (keys and int columns)
+    out += typeof v === 'bigint' ? v.toString() : element(d.toDb(v, t));
   }
   return `${out}}`;
 }
