@@ -90,15 +90,19 @@ export class PostgresSink extends SqlSink {
   protected override async mergeSetBased(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome | undefined> {
     if (!mode.bulk || folded.rows.size < this.setMinRows || this.rowPathOnly.has(qualifiedName(m.target))) return undefined;
     mode.used = true;
-    // the row path's lock of T first: a local edit locks its T row, then (its trigger) the clock row
-    await this.lockRows(tx, m, [...folded.rows.values()].map((r) => r.key));
-    const stage = setStage(folded, m);
-    const [sum] = await tx.query(setMergeSql(stage.table), stage.params);
-    return {
-      fieldsTaken: Number(sum?.taken ?? 0),
-      fieldsKept: Number(sum?.kept ?? 0) + folded.superseded,
-      rowsDeleted: Number(sum?.buried ?? 0),
-    };
+    const out: MergeOutcome = { fieldsTaken: 0, fieldsKept: folded.superseded, rowsDeleted: 0 };
+    const rows = [...folded.rows.values()];
+    // keys are independent of each other: a very large batch goes in parts of bounded size
+    for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
+      // the row path's lock of T first: a local edit locks its T row, then (its trigger) the clock row
+      await this.lockRows(tx, m, part.map((r) => r.key));
+      const stage = setStage(part.length === rows.length ? folded : { ...folded, rows: new Map(part.map((r) => [r.id, r])) }, m);
+      const [sum] = await tx.query(setMergeSql(stage.table), stage.params);
+      out.fieldsTaken += Number(sum?.taken ?? 0);
+      out.fieldsKept += Number(sum?.kept ?? 0);
+      out.rowsDeleted += Number(sum?.buried ?? 0);
+    }
+    return out;
   }
 
   private get offsetsTable(): string {

@@ -276,6 +276,20 @@ describe('PostgreSQL set-based merge', () => {
     expect(await versions()).toEqual(before);
   });
 
+  it('merges a batch of more keys than one statement carries in parts, as the row path does', async () => {
+    const [setTable, rowTable] = await tablePair('big');
+    const events: ChangeEvent[] = Array.from({ length: 20_010 }, (_v, id) => ({
+      op: 'insert', origin: 'billing', commitTimeMicros: T0 + BigInt(id), position: `b${id}`, key: { id: BigInt(id) },
+      after: { id: BigInt(id), s: `v${id}` }, changed: ['id', 's'],
+    }));
+    const outSet = await setSink.apply('big', [{ table: setTable, events }], []);
+    const outRow = await rowSink.apply('big', [{ table: rowTable, events }], []);
+    expect(outSet).toEqual(outRow);
+    expect(outSet.fieldsTaken).toBe(20_010);
+    const count = async (t: { name: string }) => Number((await app.query(`SELECT count(*)::int AS n FROM ${qt(t.name)}`))[0]?.n);
+    expect([await count(setTable), await count(clockTable(setTable))]).toEqual([20_010, 20_010]);
+  });
+
   it('refuses a batch holding a value the target cannot hold, as the row path does, and applies the rest', async () => {
     // the source says 5 characters, the target column holds 3
     const [setTable, rowTable] = await tablePair('narrow', true);
