@@ -45,9 +45,12 @@ export function keyInSql(m: PgMergeTable, alias: string, start = 1): string {
   return `(${cols}) IN (SELECT * FROM unnest(${m.key.map((k, i) => arr(k, start + i)).join(', ')}))`;
 }
 
-/** Lock the target rows first (the same order as a local edit: T row, then its clock row). */
+/**
+ * Lock the target rows first (the same order as a local edit: T row, then its clock row).
+ * One row back (the count), not one per locked row for the driver to read.
+ */
 export function lockRowsSql(m: PgMergeTable): string {
-  return `SELECT 1 FROM ${d.qualified(m.target)} t WHERE ${keyInSql(m, 't')} FOR UPDATE`;
+  return `SELECT count(*) AS n FROM (SELECT 1 FROM ${d.qualified(m.target)} t WHERE ${keyInSql(m, 't')} FOR UPDATE) l`;
 }
 
 /** The stored clocks of the batch's keys, locked, and whether each has a tomb row. */
