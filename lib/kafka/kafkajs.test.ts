@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32c, groupMessagesPerPartition, kafkajsOriginals, murmur2, Partitioners, type RecordInput } from './kafkajs.js';
+import { crc32c, fastRecordDecoder, fastRecordEncoder, groupMessagesPerPartition, kafkajsOriginals, murmur2, Partitioners, type KafkaDecoder, type RecordBatchContext, type RecordDecoder, type RecordEncoder, type RecordInput } from './kafkajs.js';
 
 const require = createRequire(import.meta.url);
 
@@ -79,5 +79,38 @@ describe('linear KafkaJS produce path', () => {
       expect(crc32c(buf)).toBe(kafkajsOriginals.crc32c(buf));
     }), { numRuns: 1_000 });
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283); // the CRC-32C check value
+  });
+
+  it('decodes records as KafkaJS does, from the same position, for any batch context', () => {
+    const fast = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as RecordDecoder;
+    const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => KafkaDecoder;
+    const bigNumber = fc.oneof(fc.nat({ max: 2_000_000_000_000 }).map(String), fc.constant('-1'), fc.constant('9007199254740993'), fc.bigInt({ min: 0n, max: 2n ** 62n }).map(String));
+    const context: fc.Arbitrary<RecordBatchContext> = fc.record({
+      firstOffset: bigNumber, firstTimestamp: bigNumber, magicByte: fc.constant(2), isControlBatch: fc.option(fc.boolean(), { nil: undefined }),
+      timestampType: fc.constantFrom(0, 1), maxTimestamp: fc.option(bigNumber, { nil: undefined }),
+    }, { requiredKeys: ['firstOffset', 'firstTimestamp'] });
+    fc.assert(fc.property(recordInput, context, fc.uint8Array({ maxLength: 4 }), (input, ctx, prefix) => {
+      const bytes = Buffer.concat([Buffer.from(prefix), kafkajsOriginals.record(input).buffer]);
+      // a record buffer starts at its attributes: skip the prefix and the record's length varint
+      const a = new Decoder(bytes); a.offset = prefix.length; (a as unknown as { readVarInt(): number }).readVarInt();
+      const b = new Decoder(bytes); b.offset = a.offset;
+      expect(fast(a, ctx)).toEqual(kafkajsOriginals.recordDecoder(b, ctx));
+      expect(a.offset).toBe(b.offset);
+    }), { numRuns: 3_000 });
+  });
+
+  it('takes the fast paths (no fallback) for the records fieldsync sends and reads', () => {
+    const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => KafkaDecoder;
+    const Encoder = require('kafkajs/src/protocol/encoder.js') as { prototype: ReturnType<RecordEncoder> };
+    const fellBack = (): never => { throw new Error('fell back to KafkaJS'); };
+    const encode = fastRecordEncoder(Encoder, fellBack);
+    const decode = fastRecordDecoder(fellBack);
+    const input = { offsetDelta: 4_321, timestampDelta: 0, key: Buffer.from([0, 0, 0, 0, 7, 2]), value: Buffer.alloc(900, 3) };
+    const bytes = encode(input).buffer;
+    expect(bytes.equals(kafkajsOriginals.record(input).buffer)).toBe(true);
+    const d = new Decoder(bytes);
+    (d as unknown as { readVarInt(): number }).readVarInt();
+    const r = decode(d, { firstOffset: '1000000', firstTimestamp: '1764489600000', magicByte: 2, timestampType: 0 });
+    expect(r).toMatchObject({ offset: '1004321', timestamp: '1764489600000', key: input.key, value: input.value, headers: {} });
   });
 });

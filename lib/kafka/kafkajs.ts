@@ -15,6 +15,9 @@
  *
  *  - `producer/partitioners/default/murmur2` hashes each key with BigInt-backed Long
  *    arithmetic; 32-bit `Math.imul` gives the same hash (only the low 32 bits are ever used).
+ *  - `protocol/recordBatch/record/v0/decoder` (the consumer's side) parses each record's
+ *    timestamp and offset through BigInt-backed Longs and strings; plain numbers give the
+ *    same strings while they stay below 2^53.
  *  - `protocol/recordBatch/crc32C` checksums a record batch a byte at a time; slicing by 8
  *    bytes gives the same CRC in a fraction of the time.
  *
@@ -59,6 +62,7 @@ const GROUP_MODULE = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
 const MURMUR2_MODULE = 'kafkajs/src/producer/partitioners/default/murmur2.js';
 const CRC32C_MODULE = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
+const RECORD_DECODER_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js';
 const SEND_MODULE = 'kafkajs/src/producer/sendMessages.js';
 
 /** Same result as KafkaJS's grouping (an object keyed by partition, messages in order), in one pass. */
@@ -193,6 +197,90 @@ export function crc32c(buf: Buffer): number {
   return (crc ^ -1) >>> 0;
 }
 
+/** The part of KafkaJS's internal `Decoder` a record decoder reads. */
+export interface KafkaDecoder { buffer: Buffer; offset: number }
+export interface RecordBatchContext {
+  firstOffset?: string; firstTimestamp?: string; magicByte?: number; isControlBatch?: boolean;
+  timestampType?: number; maxTimestamp?: string;
+}
+export interface DecodedRecord {
+  magicByte: number | undefined; attributes: number; timestamp: string | undefined; offset: string;
+  key: Buffer | null; value: Buffer | null; headers: Record<string, unknown>; isControlRecord: boolean;
+  batchContext: RecordBatchContext;
+}
+export type RecordDecoder = (decoder: KafkaDecoder, batchContext?: RecordBatchContext) => DecodedRecord;
+
+const LOG_APPEND_TIME = 1;
+const FAST_VARINT_BYTES = 4; // up to 2^28: lengths and deltas of any record fieldsync reads
+
+/**
+ * KafkaJS's record decoder for records without headers whose numbers stay plain-number
+ * exact; any other record (headers, a varint over 4 bytes, offsets or timestamps at or above
+ * 2^53) is decoded by `original` from the same position.
+ */
+export function fastRecordDecoder(original: RecordDecoder): RecordDecoder {
+  return (decoder, batchContext = {}) => {
+    const { firstOffset, firstTimestamp, magicByte, timestampType, maxTimestamp } = batchContext;
+    const isControlBatch = batchContext.isControlBatch ?? false;
+    const firstTs = Number(firstTimestamp);
+    const firstOff = Number(firstOffset);
+    const buf = decoder.buffer;
+    const start = decoder.offset;
+    let at = start;
+    // an unsigned varint of at most FAST_VARINT_BYTES bytes, or -1 when longer
+    const varint = (): number => {
+      let result = 0;
+      for (let i = 0; i < FAST_VARINT_BYTES * 7; i += 7) {
+        const b = buf[at++];
+        if (b === undefined) return -1;
+        result |= (b & 0x7f) << i;
+        if (b < 0x80) return result >>> 0;
+      }
+      return -1;
+    };
+    const unzig = (u: number): number => (u >>> 1) ^ -(u & 1);
+    if (Number.isSafeInteger(firstTs) && Number.isSafeInteger(firstOff) && at < buf.length) {
+      const attributes = buf.readInt8(at++);
+      const ts = varint();
+      const od = ts < 0 ? -1 : varint();
+      const kl = od < 0 ? -1 : varint();
+      const keyLen = unzig(kl);
+      const keyEnd = at + Math.max(keyLen, 0);
+      if (kl >= 0 && keyLen >= -1 && keyEnd <= buf.length) {
+        const key = keyLen === -1 ? null : buf.subarray(at, keyEnd);
+        at = keyEnd;
+        const vl = varint();
+        const valueLen = unzig(vl);
+        const valueEnd = at + Math.max(valueLen, 0);
+        if (vl >= 0 && valueLen >= -1 && valueEnd <= buf.length) {
+          const value = valueLen === -1 ? null : buf.subarray(at, valueEnd);
+          at = valueEnd;
+          const hc = varint();
+          const headerCount = unzig(hc);
+          const timestamp = unzig(ts) + firstTs;
+          const offset = unzig(od) + firstOff;
+          if (hc >= 0 && (headerCount === 0 || headerCount === -1) && Number.isSafeInteger(timestamp) && Number.isSafeInteger(offset)) {
+            decoder.offset = at;
+            return {
+              magicByte,
+              attributes,
+              timestamp: timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : String(timestamp),
+              offset: String(offset),
+              key,
+              value,
+              headers: {},
+              isControlRecord: isControlBatch,
+              batchContext,
+            };
+          }
+        }
+      }
+    }
+    decoder.offset = start;
+    return original(decoder, batchContext);
+  };
+}
+
 interface CachedModule { exports: unknown }
 type Marked = { [PATCHED]?: true };
 
@@ -202,6 +290,7 @@ export interface KafkaJSOriginals {
   groupMessagesPerPartition: GroupMessages;
   murmur2: (key: Buffer | string) => number;
   crc32c: (buf: Buffer) => number;
+  recordDecoder: RecordDecoder;
 }
 export const kafkajsOriginals: KafkaJSOriginals = installLinearProduce();
 
@@ -211,6 +300,7 @@ function installLinearProduce(): KafkaJSOriginals {
   const recordPath = require.resolve(RECORD_MODULE);
   const murmurPath = require.resolve(MURMUR2_MODULE);
   const crcPath = require.resolve(CRC32C_MODULE);
+  const decoderPath = require.resolve(RECORD_DECODER_MODULE);
   const current = require(groupPath) as GroupMessages & Marked & { original?: unknown };
   if (current[PATCHED]) {
     // Loaded and patched already (another copy of this module in the same process, as test
@@ -218,6 +308,7 @@ function installLinearProduce(): KafkaJSOriginals {
     const originalOf = <F>(path: string): F => { const f = require(path) as F & { original?: F }; return f.original ?? f; };
     return {
       record: originalOf(recordPath), groupMessagesPerPartition: originalOf(groupPath), murmur2: originalOf(murmurPath), crc32c: originalOf(crcPath),
+      recordDecoder: originalOf(decoderPath),
     };
   }
   if (cache[require.resolve(SEND_MODULE)]) {
@@ -230,11 +321,13 @@ function installLinearProduce(): KafkaJSOriginals {
   const fastRecord = Object.assign(fastRecordEncoder(Encoder, originalRecord), { [PATCHED]: true as const, original: originalRecord });
   const originalMurmur2 = require(murmurPath) as (key: Buffer | string) => number;
   const originalCrc32c = require(crcPath) as (buf: Buffer) => number;
+  const originalDecoder = require(decoderPath) as RecordDecoder;
   cache[groupPath]!.exports = linearGroup;
+  cache[decoderPath]!.exports = Object.assign(fastRecordDecoder(originalDecoder), { [PATCHED]: true as const, original: originalDecoder });
   cache[recordPath]!.exports = fastRecord;
   cache[murmurPath]!.exports = Object.assign((key: Buffer | string) => murmur2(key), { [PATCHED]: true as const, original: originalMurmur2 });
   cache[crcPath]!.exports = Object.assign((buf: Buffer) => crc32c(buf), { [PATCHED]: true as const, original: originalCrc32c });
-  return { record: originalRecord, groupMessagesPerPartition: originalGroup, murmur2: originalMurmur2, crc32c: originalCrc32c };
+  return { record: originalRecord, groupMessagesPerPartition: originalGroup, murmur2: originalMurmur2, crc32c: originalCrc32c, recordDecoder: originalDecoder };
 }
 
 const kafkajs = require('kafkajs') as typeof KafkaJS;
