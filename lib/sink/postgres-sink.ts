@@ -94,9 +94,10 @@ export class PostgresSink extends SqlSink {
     const rows = [...folded.rows.values()];
     // keys are independent of each other: a very large batch goes in parts of bounded size
     for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
-      // the row path's lock of T first: a local edit locks its T row, then (its trigger) the clock row
-      await this.lockRows(tx, m, part.map((r) => r.key));
       const stage = setStage(part.length === rows.length ? folded : { ...folded, rows: new Map(part.map((r) => [r.id, r])) }, m);
+      // the row path's lock of T first (a local edit locks its T row, then its trigger the
+      // clock row), bound to the stage's key arrays: the same types, built once
+      await tx.query(lockRowsSql(m), stage.params.slice(0, m.key.length));
       const [sum] = await tx.query(setMergeSql(stage.table), stage.params);
       out.fieldsTaken += Number(sum?.taken ?? 0);
       out.fieldsKept += Number(sum?.kept ?? 0);
