@@ -18,6 +18,8 @@
  * shared, busy machine slows single rounds at random).
  *
  *   tsx bench/applier-throughput.ts   N = 10,000 rows per scenario and round, batch 2,000
+ *   tsx bench/applier-throughput.ts pg     one target only (pg or maria): an A/B comparison
+ *                                     of two checkouts alternates these runs
  *                                     (BENCH_SCALE, BENCH_BATCH, BENCH_ROUNDS)
  *
  * Prints one JSON document; runApplierThroughput() is reused by bench/run.ts.
@@ -124,7 +126,7 @@ async function applyAll(sink: SqlSink, table: TableSchema, events: ChangeEvent[]
   return totals;
 }
 
-async function measureTarget(target: 'maria' | 'pg', rows: number, batchSize: number, rounds: number): Promise<TargetThroughput> {
+export async function measureTarget(target: 'maria' | 'pg', rows: number, batchSize: number, rounds: number): Promise<TargetThroughput> {
   const cfg = stackConfig();
   const sink = createSink(cfg, target, { poolSize: 2 });
   await sink.connect();
@@ -206,7 +208,11 @@ export async function runApplierThroughput(opts: { rows?: number; batchSize?: nu
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runApplierThroughput().then((r) => {
+  const only = process.argv[2];
+  const run = only === 'pg' || only === 'maria'
+    ? measureTarget(only, scaled(10_000), Number(process.env.BENCH_BATCH ?? 2000), Number(process.env.BENCH_ROUNDS ?? 3))
+    : runApplierThroughput();
+  run.then((r) => {
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   }).catch((e: unknown) => {
     process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
