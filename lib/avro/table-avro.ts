@@ -99,10 +99,22 @@ export function tableFromValueSchema(schema: AvroSchema): TableSchema {
 
 /** avsc `long` as JavaScript bigint, so int64 values and stamps are exact. */
 const longScratch = Buffer.alloc(8);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const BigLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
   // one scratch buffer: avsc packs the 8 bytes into the output at once (Tap.packLongBytes)
-  toBuffer: (n: bigint) => { longScratch.writeBigInt64LE(n); return longScratch; },
+  toBuffer: (n: bigint) => {
+    // safe integers as two 32-bit halves: writeBigInt64LE makes several bigints per value
+    if (n <= MAX_SAFE && n >= -MAX_SAFE) {
+      const x = Number(n);
+      const high = Math.floor(x / 4294967296);
+      longScratch.writeUInt32LE(x - high * 4294967296, 0);
+      longScratch.writeInt32LE(high, 4);
+    } else {
+      longScratch.writeBigInt64LE(n);
+    }
+    return longScratch;
+  },
   fromJSON: (v: unknown) => BigInt(v as string),
   toJSON: (n: bigint) => Number(n),
   isValid: (n: unknown) => typeof n === 'bigint',

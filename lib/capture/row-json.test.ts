@@ -67,6 +67,24 @@ describe('decodeRowJson', () => {
     const d = decodeRowJson('{"id": 1, "extra": "x"}', cols, 'postgres');
     expect(d).toEqual({ row: { id: 1 }, unknown: ['extra'], missing: ['gone'] });
   });
+
+  it('decodes members in column order (the scanned path) exactly as any other order, extra or missing members included (property)', () => {
+    const cols = ['a', 'b', 'c', 'd', 'e'].map((n) => col(n, { kind: 'int', bits: 32 }));
+    const member = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'x', 'y');
+    fc.assert(fc.property(fc.array(fc.tuple(member, fc.integer()), { maxLength: 8 }), (members) => {
+      const text = `{${members.map(([k, v]) => `"${k}": ${v}`).join(', ')}}`;
+      const byName = new Map<string, number>(members);
+      const expected = {
+        row: Object.fromEntries(cols.filter((c) => byName.has(c.name)).map((c) => [c.name, byName.get(c.name)])),
+        unknown: [...byName.keys()].filter((k) => !cols.some((c) => c.name === k)),
+        missing: cols.filter((c) => !byName.has(c.name)).map((c) => c.name),
+      };
+      expect(decodeRowJson(text, cols, 'postgres')).toEqual(expected);
+    }), { numRuns: 2_000 });
+    // the layout the triggers write, and the same members with one more at the end
+    expect(decodeRowJson('{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}', cols, 'mysql')).toEqual({ row: { a: 1, b: 2, c: 3, d: 4, e: 5 }, unknown: [], missing: [] });
+    expect(decodeRowJson('{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "x": 6}', cols, 'mysql').unknown).toEqual(['x']);
+  });
 });
 
 describe('string members', () => {

@@ -73,28 +73,51 @@ export function jsonStringAt(s: string, from: number, to: number): string {
   return inner.includes('\\') ? (JSON.parse(s.slice(from, to)) as string) : inner;
 }
 
-/** Parse `{"k": <value>, ...}` keeping every value's raw text. */
-export function parseRawObject(text: string): RawObject {
-  const out: RawObject = new Map();
-  let i = skipWs(text, 0);
-  if (text.charCodeAt(i) !== 123) throw new DataError('row JSON: not an object');
-  i = skipWs(text, i + 1);
-  if (text.charCodeAt(i) === 125) return out;
-  for (;;) {
+/**
+ * Walks the top-level members of `{"k": <value>, ...}` in order: after each next() that
+ * returns true, `key` is the member's name and `value` its raw JSON text.
+ */
+class MemberScanner {
+  key = '';
+  value = '';
+  private i: number;
+  private done = false;
+
+  constructor(private readonly text: string) {
+    let i = skipWs(text, 0);
+    if (text.charCodeAt(i) !== 123) throw new DataError('row JSON: not an object');
+    i = skipWs(text, i + 1);
+    if (text.charCodeAt(i) === 125) this.done = true;
+    this.i = i;
+  }
+
+  next(): boolean {
+    if (this.done) return false;
+    const text = this.text;
+    let i = this.i;
     if (text.charCodeAt(i) !== 34) throw new DataError(`row JSON: expected a member name at ${i}`);
     const keyEnd = endOfString(text, i);
-    const key = jsonStringAt(text, i, keyEnd);
+    this.key = jsonStringAt(text, i, keyEnd);
     i = skipWs(text, keyEnd);
     if (text.charCodeAt(i) !== 58) throw new DataError(`row JSON: expected ":" at ${i}`);
     i = skipWs(text, i + 1);
     const valueEnd = endOfValue(text, i);
-    out.set(key, text.slice(i, valueEnd));
+    this.value = text.slice(i, valueEnd);
     i = skipWs(text, valueEnd);
     const c = text.charCodeAt(i);
-    if (c === 44) { i = skipWs(text, i + 1); continue; }
-    if (c === 125) return out;
-    throw new DataError(`row JSON: expected "," or "}" at ${i}`);
+    if (c === 44) this.i = skipWs(text, i + 1);
+    else if (c === 125) this.done = true;
+    else throw new DataError(`row JSON: expected "," or "}" at ${i}`);
+    return true;
   }
+}
+
+/** Parse `{"k": <value>, ...}` keeping every value's raw text. */
+export function parseRawObject(text: string): RawObject {
+  const out: RawObject = new Map();
+  const members = new MemberScanner(text);
+  while (members.next()) out.set(members.key, members.value);
+  return out;
 }
 
 /** PostgreSQL bytea text output: hex ("\x0aff") or the legacy escape format. */
@@ -154,6 +177,24 @@ const columnNames = new WeakMap<ColumnSpec[], Set<string>>();
 
 /** A whole row JSON → canonical row over `columns`. */
 export function decodeRowJson(text: string, columns: ColumnSpec[], dialect: DialectName): DecodedRow {
+  // The triggers write the members in column order: then each member is converted as it is
+  // scanned, with no map in between. Any other layout (another order, a missing or an extra
+  // member, a repeated name) is decoded by name below, from the start.
+  const inOrder: Row = {};
+  const members = new MemberScanner(text);
+  let n = 0;
+  let inColumnOrder = true;
+  while (members.next()) {
+    const c = columns[n];
+    if (c === undefined || c.name !== members.key) { inColumnOrder = false; break; }
+    inOrder[c.name] = rawToValue(members.value, c, dialect);
+    n++;
+  }
+  if (inColumnOrder && n === columns.length) return { row: inOrder, unknown: [], missing: [] };
+  return decodeRowJsonByName(text, columns, dialect);
+}
+
+function decodeRowJsonByName(text: string, columns: ColumnSpec[], dialect: DialectName): DecodedRow {
   const raw = parseRawObject(text);
   const row: Row = {};
   const missing: string[] = [];

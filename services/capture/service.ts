@@ -246,15 +246,18 @@ class CaptureLoop {
 
 interface BatchCounts { events: number; byTableOp: { table: string; op: string; n: number }[] }
 
-/** Events of a batch by table and operation, for the metrics. */
+/** Events of a batch by table and operation, for the metrics (grouped by table object: no string per event). */
 function countByTableOp(changes: TableChange[]): BatchCounts {
-  const counts = new Map<string, { table: string; op: string; n: number }>();
+  const byTable = new Map<TableChange['table'], Map<string, number>>();
   for (const c of changes) {
-    const table = c.table.schema ? `${c.table.schema}.${c.table.name}` : c.table.name;
-    const k = `${table}\u0000${c.event.op}`;
-    const entry = counts.get(k) ?? { table, op: c.event.op, n: 0 };
-    entry.n++;
-    counts.set(k, entry);
+    let ops = byTable.get(c.table);
+    if (!ops) { ops = new Map(); byTable.set(c.table, ops); }
+    ops.set(c.event.op, (ops.get(c.event.op) ?? 0) + 1);
   }
-  return { events: changes.length, byTableOp: [...counts.values()] };
+  const byTableOp: BatchCounts['byTableOp'] = [];
+  for (const [t, ops] of byTable) {
+    const table = t.schema ? `${t.schema}.${t.name}` : t.name;
+    for (const [op, n] of ops) byTableOp.push({ table, op, n });
+  }
+  return { events: changes.length, byTableOp };
 }
