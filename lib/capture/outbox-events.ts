@@ -76,10 +76,10 @@ function keyOf(row: Row, table: TableSchema, seq: bigint): Row {
 }
 
 /** The JSON of one row image, decoded; unknown members are collected into `unknown`. */
-function decodeImage(r: OutboxRow, text: string | null, what: string, table: TableSchema, dialect: DialectName, unknown: Set<string>): Row {
+function decodeImage(r: OutboxRow, text: string | null, what: string, table: TableSchema, dialect: DialectName, unknown: string[]): Row {
   if (text === null) throw new DataError(`outbox row ${r.seq} of ${table.name}: ${what} row is missing`);
   const d = decodeRowJson(text, table.columns, dialect);
-  for (const u of d.unknown) unknown.add(u);
+  for (const u of d.unknown) unknown.push(u);
   return d.row;
 }
 
@@ -88,7 +88,7 @@ export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string
   const ev = (op: ChangeEvent['op'], key: Row, after: Row | null, changed: string[]): TableChange => ({
     table, source, event: { op, origin: r.origin, commitTimeMicros: r.commitMicros, position, key, after, changed },
   });
-  const unknown = new Set<string>();
+  const unknown: string[] = []; // rarely filled: no Set per row
   const changes: TableChange[] = [];
   if (r.op === 'I') {
     const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
@@ -101,7 +101,7 @@ export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string
     const changed: string[] = [];
     for (const c of r.changed ?? []) {
       if (c in n) changed.push(c);
-      else unknown.add(c);
+      else unknown.push(c);
     }
     if (changed.some((c) => table.key.includes(c))) {
       const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
@@ -111,5 +111,5 @@ export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string
       changes.push(ev('update', keyOf(n, table, r.seq), n, changed));
     }
   }
-  return { changes, unknownColumns: unknown.size === 0 ? [] : [...unknown] };
+  return { changes, unknownColumns: unknown.length === 0 ? unknown : [...new Set(unknown)] };
 }
