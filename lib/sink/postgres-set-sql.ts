@@ -18,6 +18,10 @@
  *          rows, and the changed ones joined by GREATEST like upsertClocksSql
  *   result one row: fields taken and kept, rows buried
  *
+ * The lock of T (lockAndCountClocksSql) also counts the keys' clock rows: when there are
+ * none (a batch of inserts) newKeysSql writes T, the tomb and the clock straight from the
+ * stage, with no clock to lock, join or compare.
+ *
  * Stamps are sent compactly (StampMode): most batches stamp every field a key writes with
  * one stamp (an insert, an update), so a column equal to the row stamp costs no array, or
  * a boolean array ("written at the row stamp") instead of a bigint array.
@@ -187,4 +191,51 @@ SELECT ${sumOf(J.map((j) => `w._fs_w${j}::int`))} AS taken,
   ${sumOf(J.map((j) => `(w._fs_s${j} IS NOT NULL AND NOT w._fs_w${j})::int`))} AS kept,
   COUNT(*) FILTER (WHERE w._fs_op = ${P.buryFromTable}) AS buried
   FROM w`;
+}
+
+/**
+ * The row path's lock of T (lockRowsSql), also counting the clock rows the batch's keys
+ * have (read, not locked: the T locks come first). None: every key is new, and
+ * newKeysSql merges them. A clock row another session adds later makes one of its plain
+ * INSERTs a primary-key duplicate, which is retried. Parameters: the stage's key arrays.
+ */
+export function lockAndCountClocksSql(m: PgSetTable): string {
+  return `SELECT count(*) AS n, (SELECT count(*) FROM ${d.qualified(clockTable(m.target))} c WHERE ${keyInSql(m, 'c', 1)}) AS clocks
+  FROM (SELECT 1 FROM ${d.qualified(m.target)} t WHERE ${keyInSql(m, 't', 1)} FOR UPDATE) l`;
+}
+
+/**
+ * The merge of a batch none of whose keys has a clock row (the usual batch of inserts):
+ * plan.ts against empty clocks, with no clock to join. Every incoming write wins (a NULL
+ * clock is older than any stamp), so a field's value is the stage's value (NULL where the
+ * key does not write it); the row is present iff ins > del, and goes into T; an absent row
+ * keeps its fields in the tomb when it has any or an insert stamp; every key with a stamp
+ * gets a clock row. Parameters as setMergeSql; returns the same row.
+ */
+export function newKeysSql(m: PgSetTable): string {
+  const cols = stageColumns(m);
+  const J = m.active.map((_f, j) => j);
+  const stamps = J.map((j) => stampExpr(`_fs_s${j}`, m.stamps[j]!));
+  const s = `SELECT ${[...m.key.map((_k, i) => `s._fs_k${i}`), ...J.map((j) => `s._fs_v${j}`)].join(', ')},
+      ${stampExpr('_fs_i', m.ins)} AS _fs_i, ${stampExpr('_fs_d', m.del)} AS _fs_d${J.map((j) => `, ${stamps[j]} AS _fs_s${j}`).join('')}
+    FROM unnest(${cols.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')}) AS s(${cols.map((c) => c.name).join(', ')})`;
+  const written = J.map((j) => `n._fs_s${j} IS NOT NULL`);
+  const anyWin = written.length ? `(${written.join(' OR ')})` : 'false';
+  const present = '(n._fs_i IS NOT NULL AND (n._fs_d IS NULL OR n._fs_i > n._fs_d))';
+  const keyCols = m.key.map((k) => q(k.name));
+  const activeOf = new Map(m.active.map((f, j) => [f.name, j]));
+  const rows = (into: string, where: string) => `INSERT INTO ${into} (${[...keyCols, ...m.fields.map((f) => q(f.name))].join(', ')})
+    SELECT ${[...m.key.map((_k, i) => `n._fs_k${i}`), ...m.fields.map((f) => {
+      const j = activeOf.get(f.name);
+      return j === undefined ? 'NULL' : `n._fs_v${j}`;
+    })].join(', ')} FROM n WHERE ${where}`;
+  const stampCols = [INSERT_STAMP, DELETE_STAMP, ...m.active.map((f) => f.name)].map(q);
+  const sumOf = (terms: string[]) => (terms.length ? `COALESCE(SUM(${terms.join(' + ')}), 0)` : '0');
+  return `WITH n AS MATERIALIZED (${s}),
+  _fs_it AS (${rows(d.qualified(m.target), present)}),
+  _fs_ib AS (${rows(d.qualified(tombTable(m.target)), `NOT ${present} AND (${anyWin} OR n._fs_i IS NOT NULL)`)}),
+  _fs_nc AS (INSERT INTO ${d.qualified(clockTable(m.target))} (${[...keyCols, ...stampCols].join(', ')})
+    SELECT ${[...m.key.map((_k, i) => `n._fs_k${i}`), 'n._fs_i', 'n._fs_d', ...J.map((j) => `n._fs_s${j}`)].join(', ')}
+    FROM n WHERE n._fs_i IS NOT NULL OR n._fs_d IS NOT NULL OR ${anyWin})
+SELECT ${sumOf(written.map((w) => `(${w})::int`))} AS taken, 0 AS kept, 0 AS buried FROM n`;
 }

@@ -7,7 +7,7 @@
  * Set-based merge (a table batch of at least `setMinRows` keys): after the same lock of the
  * rows of T, one statement (postgres-set-sql.ts) locks and compares the clocks and writes
  * every plan part and the clock rows, so the clocks never travel to JS and the batch's
- * values travel once. Whenever it fails for a reason other than a transient one, the
+ * values travel once; when no key has a clock row, a simpler one only inserts. Whenever it fails for a reason other than a transient one, the
  * batch runs again on the row path, which alone decides what is bad data, so
  * dead-lettering is the same as for small batches.
  *
@@ -30,7 +30,7 @@ import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
 import type { ColumnSpec, TableSchema, Value } from '../types.js';
 import { qualifiedName } from '../types.js';
 import { setStage } from './pg-set-stage.js';
-import { setMergeSql } from './postgres-set-sql.js';
+import { lockAndCountClocksSql, newKeysSql, setMergeSql } from './postgres-set-sql.js';
 import { chunks, clockGroups, SqlSink, winningFields } from './sql-sink.js';
 import type { ApplyMode, MergeTarget, SinkOptions, TableDdl, TableName } from './sql-sink.js';
 
@@ -96,9 +96,11 @@ export class PostgresSink extends SqlSink {
     for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
       const stage = setStage(part.length === rows.length ? folded : { ...folded, rows: new Map(part.map((r) => [r.id, r])) }, m);
       // the row path's lock of T first (a local edit locks its T row, then its trigger the
-      // clock row), bound to the stage's key arrays: the same types, built once
-      await tx.query(lockRowsSql(m), stage.params.slice(0, m.key.length));
-      const [sum] = await tx.query(setMergeSql(stage.table), stage.params);
+      // clock row), bound to the stage's key arrays (the same types, built once)
+      const [lock] = await tx.query(lockAndCountClocksSql(stage.table), stage.params.slice(0, m.key.length));
+      // no key has a clock row: nothing to compare, new rows go straight in
+      const sql = Number(lock?.clocks ?? 1) === 0 ? newKeysSql(stage.table) : setMergeSql(stage.table);
+      const [sum] = await tx.query(sql, stage.params);
       out.fieldsTaken += Number(sum?.taken ?? 0);
       out.fieldsKept += Number(sum?.kept ?? 0);
       out.rowsDeleted += Number(sum?.buried ?? 0);

@@ -37,9 +37,18 @@ const ORIGINS = ['billing', 'invoice', 'crm'];
 class CountingSink extends PostgresSink {
   setMerges = 0;
   setFailures = 0;
+  /** Statements run: the merge of new keys (no clock to compare) and the general one. */
+  newKeyStatements = 0;
+  compareStatements = 0;
   protected override async mergeSetBased(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome | undefined> {
+    const counted = Object.create(tx) as Db;
+    counted.query = (sql, params) => {
+      if (sql.startsWith('WITH n ')) this.newKeyStatements++;
+      if (sql.startsWith('WITH w ')) this.compareStatements++;
+      return tx.query(sql, params);
+    };
     try {
-      const out = await super.mergeSetBased(tx, folded, m, mode);
+      const out = await super.mergeSetBased(counted, folded, m, mode);
       if (out) this.setMerges++;
       return out;
     } catch (e) {
@@ -161,6 +170,7 @@ describe('PostgreSQL set-based merge', () => {
     let run = 0n;
     let applies = 0;
     const before = setSink.setMerges;
+    const statements = [setSink.newKeyStatements, setSink.compareStatements];
     await fc.assert(fc.asyncProperty(
       fc.array(draftArb(24), { minLength: 1, maxLength: 160 }),
       fc.uniqueArray(fc.integer({ min: 0, max: 100_000 }), { minLength: 160, maxLength: 160 }),
@@ -200,6 +210,9 @@ describe('PostgreSQL set-based merge', () => {
     // every batch took the set-based merge, none fell back to the row path
     expect(setSink.setMerges - before).toBe(applies);
     expect(setSink.setFailures).toBe(0);
+    // both statements ran: batches of new keys only, and batches meeting stored clocks
+    expect(setSink.newKeyStatements).toBeGreaterThan(statements[0]!);
+    expect(setSink.compareStatements).toBeGreaterThan(statements[1]!);
   });
 
   it('keeps local edits made between batches exactly as the row path does: conflicts, deletes, revivals', async () => {
