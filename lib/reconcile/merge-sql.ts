@@ -170,8 +170,9 @@ export class MergeSql {
    * to rows in live data or tomb).
    */
   private keptConds(): string[] {
+    // Only rows with a version are read here, so `c.f > v` is gt() (NULL c.f: not newer).
     const v = this.col('s', VERSION_COLUMN);
-    const conds = this.m.sourceFields.map((f) => gt(this.col('c', f), v));
+    const conds = this.m.sourceFields.map((f) => `${this.col('c', f)} > ${v}`);
     if (this.m.targetFields.length) conds.push(`${this.k1('c')} IS NOT NULL`);
     return conds;
   }
