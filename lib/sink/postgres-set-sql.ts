@@ -18,9 +18,9 @@
  *          rows, and the changed ones joined by GREATEST like upsertClocksSql
  *   result one row: fields taken and kept, rows buried
  *
- * The lock of T (lockAndCountClocksSql) also counts the keys' clock rows: when there are
- * none (a batch of inserts) newKeysSql writes T, the tomb and the clock straight from the
- * stage, with no clock to lock, join or compare.
+ * The lock of T (lockAndFindClocksSql) also tells whether the keys have clock rows: when
+ * they have none (a batch of inserts) newKeysSql writes T, the tomb and the clock straight
+ * from the stage, with no clock to lock, join or compare.
  *
  * Stamps are sent compactly (StampMode): most batches stamp every field a key writes with
  * one stamp (an insert, an update), so a column equal to the row stamp costs no array, or
@@ -194,13 +194,14 @@ SELECT ${sumOf(J.map((j) => `w._fs_w${j}::int`))} AS taken,
 }
 
 /**
- * The row path's lock of T (lockRowsSql), also counting the clock rows the batch's keys
- * have (read, not locked: the T locks come first). None: every key is new, and
- * newKeysSql merges them. A clock row another session adds later makes one of its plain
- * INSERTs a primary-key duplicate, which is retried. Parameters: the stage's key arrays.
+ * The row path's lock of T (lockRowsSql), also telling whether any of the batch's keys has
+ * a clock row (read, not locked: the T locks come first; EXISTS stops at the first). None:
+ * every key is new, and newKeysSql merges them. A clock row another session adds later
+ * makes one of its plain INSERTs a primary-key duplicate, which is retried. Parameters:
+ * the stage's key arrays.
  */
-export function lockAndCountClocksSql(m: PgSetTable): string {
-  return `SELECT count(*) AS n, (SELECT count(*) FROM ${d.qualified(clockTable(m.target))} c WHERE ${keyInSql(m, 'c', 1)}) AS clocks
+export function lockAndFindClocksSql(m: PgSetTable): string {
+  return `SELECT count(*) AS n, EXISTS (SELECT 1 FROM ${d.qualified(clockTable(m.target))} c WHERE ${keyInSql(m, 'c', 1)}) AS clocks
   FROM (SELECT 1 FROM ${d.qualified(m.target)} t WHERE ${keyInSql(m, 't', 1)} FOR UPDATE) l`;
 }
 

@@ -30,7 +30,7 @@ import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
 import type { ColumnSpec, TableSchema, Value } from '../types.js';
 import { qualifiedName } from '../types.js';
 import { setStage } from './pg-set-stage.js';
-import { lockAndCountClocksSql, newKeysSql, setMergeSql } from './postgres-set-sql.js';
+import { lockAndFindClocksSql, newKeysSql, setMergeSql } from './postgres-set-sql.js';
 import { chunks, clockGroups, SqlSink, winningFields } from './sql-sink.js';
 import type { ApplyMode, MergeTarget, SinkOptions, TableDdl, TableName } from './sql-sink.js';
 
@@ -97,9 +97,9 @@ export class PostgresSink extends SqlSink {
       const stage = setStage(part.length === rows.length ? folded : { ...folded, rows: new Map(part.map((r) => [r.id, r])) }, m);
       // the row path's lock of T first (a local edit locks its T row, then its trigger the
       // clock row), bound to the stage's key arrays (the same types, built once)
-      const [lock] = await tx.query(lockAndCountClocksSql(stage.table), stage.params.slice(0, m.key.length));
+      const [lock] = await tx.query(lockAndFindClocksSql(stage.table), stage.params.slice(0, m.key.length));
       // no key has a clock row: nothing to compare, new rows go straight in
-      const sql = Number(lock?.clocks ?? 1) === 0 ? newKeysSql(stage.table) : setMergeSql(stage.table);
+      const sql = lock?.clocks === false ? newKeysSql(stage.table) : setMergeSql(stage.table);
       const [sum] = await tx.query(sql, stage.params);
       out.fieldsTaken += Number(sum?.taken ?? 0);
       out.fieldsKept += Number(sum?.kept ?? 0);
