@@ -35,7 +35,8 @@
  *      MySQL spells this differently (merge-sql.ts, sourceRows): the stage clock pass marks
  *      the rows that keep a live field in a scratch column _fs_k, and only those are joined
  *      with live data. Then the scratch columns are dropped (an instant, metadata-only
- *      change in both databases).
+ *      change in both databases). MySQL loads and merges the stage without live's plain
+ *      secondary indexes and adds them back here, built by sorting (stage-indexes.ts).
  *   4. Window catch-up. The applier and the target's users kept writing to the live
  *      generation. Rounds join the live state of the logged keys into the stage (per
  *      field the greater stamp wins — the merge rule again, so repeating a key is
@@ -70,6 +71,7 @@ import type { Db } from '../dialect/dialect.js';
 import { openDb } from '../dialect/index.js';
 import { readTableSchema, splitTableName } from '../dialect/introspect.js';
 import { copyTextToLoadData, mysqlBulkLoad, mysqlBulkLoadText } from '../dialect/mysql/bulk-load.js';
+import { addIndexesSql, deferrableIndexes, dropIndexesSql } from '../dialect/mysql/stage-indexes.js';
 import { mysqlReferencingForeignKeys } from '../dialect/mysql/swap.js';
 import { pgBulkLoad, pgBulkLoadText } from '../dialect/postgres/bulk-load.js';
 import type { PostgresDb } from '../dialect/postgres/db.js';
@@ -369,6 +371,9 @@ async function runLocked(
     await lock.execute(d.name === 'postgres' ? `CREATE TABLE ${d.qualified(to)} (LIKE ${d.qualified(from)} INCLUDING ALL)` : `CREATE TABLE ${d.qualified(to)} LIKE ${d.qualified(from)}`);
   }
   for (const q of sql.addScratchColumns()) await lock.execute(q);
+  // MySQL: the stage is loaded and merged without its plain secondary indexes (stage-indexes.ts)
+  const deferredIndexes = d.name === 'mysql' ? await deferrableIndexes(lock, stage.data) : [];
+  if (deferredIndexes.length) await lock.execute(dropIndexesSql(stage.data, deferredIndexes));
 
   // ---- 2. stage
   phases.enter('stage', (await estimatedRows(lock, live.data)) || undefined);
@@ -410,6 +415,7 @@ async function runLocked(
     await timed('target-deleted source rows out of the stage', removeFromStage!);
     await work.execute(dropAbsentAgain!);
     for (const q of sql.dropScratchColumns()) await timed('drop the scratch columns', q);
+    if (deferredIndexes.length) await timed('secondary indexes of the stage', addIndexesSql(stage.data, deferredIndexes));
     if (d.name === 'postgres') for (const t of [stage.data, stage.clock, stage.tomb]) await work.execute(`ANALYZE ${d.qualified(t)}`);
     const taken = streamed * shape.sourceFields.length - kept;
     reconcileRows.inc({ table: label, kind: 'kept_fields' }, kept);
