@@ -24,6 +24,7 @@
  * (sessions are opened with the UTC time zone). `tz` records what the column was so a
  * target can be created with the same kind.
  */
+import { DataError } from './errors.js';
 export type ColumnType =
   | { kind: 'int'; bits: 8 | 16 | 32 | 64 }
   | { kind: 'float'; bits: 32 | 64 }
@@ -75,4 +76,15 @@ export function columnOf(table: TableSchema, name: string): ColumnSpec {
 
 export function qualifiedName(t: { schema: string; name: string }): string {
   return t.schema ? `${t.schema}.${t.name}` : t.name;
+}
+
+/**
+ * Column names fieldsync cannot carry. Rows are JavaScript objects keyed by column name, and
+ * `__proto__` is not an own property there (assigning it replaces the object's prototype):
+ * such a column's values would vanish without an error, so the table is refused up front.
+ */
+export function checkColumnNames(table: string, names: string[]): void {
+  for (const n of names) {
+    if (n === '__proto__') throw new DataError(`table ${table}: column "${n}" cannot be synced (the name is reserved in JavaScript objects, which hold fieldsync's rows): rename the column or leave the table out`);
+  }
 }

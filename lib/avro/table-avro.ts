@@ -14,7 +14,7 @@
 import avro from 'avsc';
 import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
 import { DataError } from '../errors.js';
-import type { ColumnSpec, ColumnType, Row, TableSchema, Value } from '../types.js';
+import { checkColumnNames, type ColumnSpec, type ColumnType, type Row, type TableSchema, type Value } from '../types.js';
 
 export type AvroSchema = Record<string, unknown>;
 
@@ -92,6 +92,7 @@ export function tableFromValueSchema(schema: AvroSchema): TableSchema {
     if (f['fieldsync.lob']) col.lob = true;
     return col;
   });
+  checkColumnNames(`${meta.schema ? `${meta.schema}.` : ''}${meta.name}`, columns.map((c) => c.name));
   return { schema: meta.schema, name: meta.name, columns, key: meta.key };
 }
 

@@ -1,6 +1,6 @@
 /** Reads a table's columns and primary key from the catalog into the shared TableSchema. */
 import { DataError } from '../errors.js';
-import type { TableSchema } from '../types.js';
+import { checkColumnNames, type TableSchema } from '../types.js';
 import type { Db, NativeColumn } from './dialect.js';
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -50,6 +50,7 @@ export async function readTableSchema(db: Db, schema: string, name: string, keyC
     throw new DataError(`table ${resolvedSchema ? `${resolvedSchema}.` : ''}${name} has no primary key: give keyColumns for it in the config`);
   }
   for (const k of key) if (!columns.some((c) => c.name === k)) throw new DataError(`table ${name}: key column "${k}" does not exist`);
+  checkColumnNames(`${resolvedSchema ? `${resolvedSchema}.` : ''}${name}`, columns.map((c) => c.name));
   return { schema: resolvedSchema, name, columns, key };
 }
 

@@ -185,6 +185,23 @@ for (const kind of ['pg', 'maria'] as const) {
       }
     });
 
+    it('refuses a table with a column named __proto__, naming the table and the column', async () => {
+      const own = await captureSource(kind);
+      const reserved = uniqueName('reserved');
+      const bad = captureConfig(own, [{ name: reserved, snapshot: false }]);
+      const ownDb = openDb(bad.databases.src!);
+      const q = (n: string) => (kind === 'pg' ? `"${n}"` : `\`${n}\``);
+      await ownDb.execute(`CREATE TABLE ${reserved} (id int PRIMARY KEY, ${q('__proto__')} varchar(10))`);
+      try {
+        await expect(installOutbox(bad, bad.capture[0]!, ownDb)).rejects.toThrow(new RegExp(`table .*${reserved}: column "__proto__" cannot be synced`));
+      } finally {
+        await ownDb.execute(`DROP TABLE IF EXISTS ${reserved}`);
+        if (kind === 'pg') await ownDb.execute(`DROP SCHEMA IF EXISTS "${own.isolation}" CASCADE`);
+        await ownDb.close();
+        await own.drop();
+      }
+    });
+
     it('does not capture writes made through an applier session (echo prevention)', async () => {
       const url = String(cfg.databases.src!.url);
       const applier = kind === 'pg' ? openPostgres(url, { applierSession: true }) : openMysql(url, { applierSession: true });

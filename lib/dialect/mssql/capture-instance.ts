@@ -22,7 +22,7 @@
  * index (cdc.index_columns, normally the primary key); a table with neither is rejected.
  */
 import { DataError, FieldsyncError } from '../../errors.js';
-import type { ColumnSpec, TableSchema } from '../../types.js';
+import { checkColumnNames, type ColumnSpec, type TableSchema } from '../../types.js';
 import type { DbRow, NativeColumn } from '../dialect.js';
 import type { CdcQueries } from './cdc-queries.js';
 import { type LobKind, lobKindOf, mssqlDialect } from './dialect.js';
@@ -139,6 +139,7 @@ export class CaptureInstanceResolver {
       if (!columns.some((c) => c.spec.name === k)) throw new DataError(`table ${this.schema}.${this.table}: key column "${k}" is not captured by instance ${instance}`);
     }
     key = key.slice();
+    checkColumnNames(`${this.schema}.${this.table}`, columns.map((c) => c.spec.name));
     const meta: InstanceMeta = {
       instance,
       table: { schema: this.schema, name: this.table, columns: columns.map((c) => c.spec), key },
