@@ -3,7 +3,10 @@
  * exactly as KafkaJS does: both are compared with KafkaJS's own implementations on generated
  * records, including the ones the fast path hands back to the original (headers, large deltas).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc32c, fastRecordDecoder, fastRecordEncoder, groupMessagesPerPartition, kafkajsOriginals, murmur2, Partitioners, type KafkaDecoder, type RecordBatchContext, type RecordDecoder, type RecordEncoder, type RecordInput } from './kafkajs.js';
@@ -112,5 +115,16 @@ describe('linear KafkaJS produce path', () => {
     (d as unknown as { readVarInt(): number }).readVarInt();
     const r = decode(d, { firstOffset: '1000000', firstTimestamp: '1764489600000', magicByte: 2, timestampType: 0 });
     expect(r).toMatchObject({ offset: '1004321', timestamp: '1764489600000', key: input.key, value: input.value, headers: {} });
+  });
+
+  it('is the only module that imports values from kafkajs (type imports are erased)', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.name === 'node_modules' || e.name.startsWith('.') ? [] : e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    const offenders = ['lib', 'services', 'cli', 'bench', 'test', 'scripts'].flatMap((d) => files(join(root, d)))
+      .filter((f) => !f.endsWith(join('lib', 'kafka', 'kafkajs.ts')))
+      .filter((f) => /^import (?!type )[^;]*from 'kafkajs';/m.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(root, f));
+    expect(offenders).toEqual([]);
   });
 });
