@@ -21,7 +21,11 @@ interface Runner { query(sql: string, params?: readonly unknown[]): Promise<DbRo
 /** Plain KEY and UNIQUE KEY definitions of `t` (not the primary key), in table order. */
 export async function deferrableIndexes(s: Runner, t: { schema: string; name: string }): Promise<StageIndex[]> {
   const [row] = await s.query(`SHOW CREATE TABLE ${d.qualified(t)}`);
-  const ddl = String(row?.['Create Table'] ?? '');
+  return parseDeferrableIndexes(String(row?.['Create Table'] ?? ''));
+}
+
+/** The plain KEY and UNIQUE KEY lines of a SHOW CREATE TABLE text (one definition a line). */
+export function parseDeferrableIndexes(ddl: string): StageIndex[] {
   const out: StageIndex[] = [];
   for (const line of ddl.split('\n')) {
     const m = /^\s+(?:UNIQUE )?KEY `((?:[^`]|``)+)` /.exec(line);
