@@ -26,7 +26,10 @@ import { createBenchTable } from './support/table.js';
 
 const EVENTS = Number(process.env.CAPTURE_BENCH_EVENTS ?? 100_000 * Number(process.env.BENCH_SCALE ?? 1));
 
-interface Result { events: number; seconds: number; eventsPerSec: number; startupSeconds: number; steadyEventsPerSec: number | null; cpuMicrosPerEvent: number; batchSize: number }
+interface Result {
+  events: number; seconds: number; eventsPerSec: number; startupSeconds: number; steadyEventsPerSec: number | null;
+  cpuMicrosPerEvent: number; steadyCpuMicrosPerEvent: number | null; batchSize: number;
+}
 
 async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
   const isolation = uniqueName(kind === 'postgres' ? 'fsbench' : 'capbench');
@@ -65,16 +68,17 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
     const service = await startCaptureService(cfg, { handleSignals: false, onStopped: () => undefined });
     // steady state: from the first stored checkpoint (connected, schemas registered, topic
     // created, first batch acknowledged) to the last, over the events in between
-    let first: { at: number; position: bigint } | undefined;
+    let first: { at: number; position: bigint; cpu: NodeJS.CpuUsage } | undefined;
     for (;;) {
       const [r] = await db.query(`SELECT position FROM ${checkpointTable} WHERE stream = 'outbox'`);
       const position = r ? BigInt(String(r.position)) : 0n;
-      if (!first && position > 0n) first = { at: performance.now(), position };
+      if (!first && position > 0n) first = { at: performance.now(), position, cpu: process.cpuUsage() };
       if (position >= last) break;
       await new Promise((res) => setTimeout(res, 10)); // polling the checkpoint, not waiting for a result
     }
     const ended = performance.now();
     const cpu = process.cpuUsage(cpuBefore);
+    const steadyCpu = process.cpuUsage(first!.cpu);
     const seconds = (ended - started) / 1000;
     await service.runtime.shutdown('bench done');
     const steadyEvents = Number(last - first!.position);
@@ -87,6 +91,8 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
       steadyEventsPerSec: steadySeconds > 0 ? Math.round(steadyEvents / steadySeconds) : null,
       // the capture's own CPU (this process: service + the 10 ms checkpoint poll), steadier than wall time on a busy machine
       cpuMicrosPerEvent: Math.round(((cpu.user + cpu.system) / EVENTS) * 10) / 10,
+      // the same over the steady state only (start-up compiles and connects: ~1 s of CPU)
+      steadyCpuMicrosPerEvent: steadyEvents > 0 ? Math.round(((steadyCpu.user + steadyCpu.system) / steadyEvents) * 10) / 10 : null,
       batchSize: cfg.capture[0]!.batchSize,
     };
   } finally {
