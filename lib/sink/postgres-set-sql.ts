@@ -2,14 +2,16 @@
  * PostgreSQL statement of the sink's set-based merge (postgres-sink.ts, large batches):
  * the folded batch (lib/merge/fold.ts) travels once, as one array parameter per stage
  * column, and ONE statement does what lib/merge/plan.ts does in JS on the row path, after
- * the row path's own lock of the rows of T (lockRowsSql, a statement before it):
+ * the row path's lock of the rows of T (lockAndFindClocksSql, a statement before it):
  *
  *   s      the stage: unnest of the arrays; per key its row stamp (_fs_r), insert and
  *          delete stamps, and per field that the batch writes ("active", positional j):
  *          incoming stamp and value (_fs_v<j>; a NULL stamp: this key does not write it)
- *   x      each stage row with its clock row (none for a new key), locked FOR UPDATE as
- *          readClocksSql does (a LATERAL probe per key: a locking read cannot be the
- *          nullable side of an outer join), and whether it has a tomb row
+ *   x      each stage row with its clock row (none for a new key), read and locked FOR
+ *          UPDATE by one key-list scan as readClocksSql does (in a subquery: a locking
+ *          read cannot be the nullable side of an outer join), and whether it has a tomb
+ *          row. A locked row is its newest version, so the clock compared is the one
+ *          the writes below replace
  *   w      winner flags _fs_w<j>, the new insert/delete stamps, whether the clock changes
  *          (_fs_ch) and the plan part (_fs_op, SET_PART), written as plan.ts's rules;
  *          materialized once, read by every write
