@@ -12,7 +12,10 @@
  *    pipeline runs. Each pipeline then drains it alone (no CPU shared with the other);
  *    its time runs from the first row seen in its target to the last change applied.
  * 2. Latency: each pipeline alone (Debezium first, then fieldsync, which first catches up
- *    with the rows written meanwhile), at fixed offered rates; a writer inserts new
+ *    with the rows written meanwhile), at fixed offered rates. Before each series the
+ *    system settles (settle(): outbox deletes done, source tables vacuumed, InnoDB purge
+ *    caught up), so a series does not carry the previous phase's background
+ *    work. At each rate a writer inserts new
  *    rows in small transactions every 10 ms and records each commit time; a poller reads
  *    the target every 20 ms and records when each row appears. Latency = appearance −
  *    commit (resolution about the poll interval). A rate is "sustained" when the lag does
@@ -253,6 +256,34 @@ function dbz(h: Harness): Promise<DebeziumPipeline> {
   });
 }
 
+/**
+ * Before a latency series, let the previous phase's aftermath finish, so that neither
+ * pipeline's series measures the other's (or its own drain's) background work: fieldsync's
+ * deletes of published outbox rows (when it runs), a vacuum of the source tables now
+ * rather than an autovacuum in the middle of the series, and InnoDB's purge after the rows
+ * just merged. Each wait has a deadline; the series then runs
+ * anyway and the note says so. Returns the seconds spent and what was waited for.
+ */
+async function settle(h: Harness, outboxInUse: boolean): Promise<{ seconds: number; note?: string }> {
+  const started = performance.now();
+  const notes: string[] = [];
+  const until = async (what: string, probe: () => Promise<boolean>, ms: number): Promise<void> => {
+    await waitFor(what, async () => (await probe()) || undefined, ms, 250).catch(() => { notes.push(`${what}: not within ${ms / 1000} s`); });
+  };
+  if (outboxInUse) {
+    await until('the outbox emptied by capture', async () => Number((await h.src.query('SELECT count(*) AS n FROM fieldsync.outbox'))[0]?.n) === 0, 120_000);
+  }
+  await h.src.execute('VACUUM (ANALYZE) src');
+  if (outboxInUse) await h.src.execute('VACUUM (ANALYZE) fieldsync.outbox');
+  // InnoDB's purge of the old row versions the merges left (dirty pages are not waited
+  // for: with its default settings an idle InnoDB flushes them slowly, over minutes)
+  await until('InnoDB purge', async () => {
+    const [m] = await h.my.query("SELECT count AS n FROM information_schema.innodb_metrics WHERE name = 'trx_rseg_history_len'");
+    return Number(m?.n ?? 0) < 1000;
+  }, 90_000);
+  return { seconds: Math.round((performance.now() - started) / 100) / 10, ...(notes.length ? { note: notes.join('; ') } : {}) };
+}
+
 async function rateSeries(h: Harness, table: string, rates: number[], seconds: number, firstId: number, log: (m: string) => void): Promise<{ rates: RateResult[]; nextId: number }> {
   const out: RateResult[] = [];
   let next = firstId;
@@ -306,7 +337,9 @@ export async function runEndToEnd(opts: EndToEndOptions = {}): Promise<EndToEndR
         dbzPipe = await dbz(h);
         const drain = await measureDrain(h.my, h.dbzTable, inserts, updates, 1_800_000);
         log(`  ${drain.changesPerSec} changes/s (${drain.changes} in ${drain.seconds} s)`);
-        log('Debezium: latency at fixed rates ...');
+        const settled = await settle(h, false);
+        log(`Debezium: latency at fixed rates (settled for ${settled.seconds} s${settled.note ? `: ${settled.note}` : ''}) ...`);
+        if (settled.note) notes.push(`before Debezium's latency series: ${settled.note}`);
         const dRates = await rateSeries(h, h.dbzTable, rates, rateSeconds, nextId, log);
         nextId = dRates.nextId;
         const { peakRssMiB } = await import('../test/chaos/supervisor.js');
@@ -324,6 +357,9 @@ export async function runEndToEnd(opts: EndToEndOptions = {}): Promise<EndToEndR
     await startFieldsync(h);
     const caughtUpTo = nextId - 1;
     await waitFor('fieldsync to catch up', async () => caughtUpTo < 10_000_000 || (await targetState(h.my, h.fsTable)).maxId >= caughtUpTo, 900_000, 100);
+    const settled = await settle(h, true);
+    log(`fieldsync: settled for ${settled.seconds} s${settled.note ? ` (${settled.note})` : ''}`);
+    if (settled.note) notes.push(`before fieldsync's latency series: ${settled.note}`);
     const fsRates = await rateSeries(h, h.fsTable, rates, rateSeconds, nextId + 1_000_000, log);
     const rss2 = await stopFieldsync(h);
     fsRss = { capture: Math.max(fsRss.capture ?? 0, rss2.capture ?? 0), applier: Math.max(fsRss.applier ?? 0, rss2.applier ?? 0) };
