@@ -16,7 +16,7 @@ describe('PostgreSQL merge SQL', () => {
 
   it('matches single keys with ANY and composite keys with unnest', () => {
     expect(keyInSql(m, 't')).toBe('t."i d" = ANY($1::bigint[])');
-    expect(keyInSql({ ...m, key: [id, { ...amount, name: 'k2' }] }, 't', 3)).toBe('(t."i d", t."k2") IN (SELECT * FROM unnest($3::bigint[], $4::numeric[]))');
+    expect(keyInSql({ ...m, key: [id, { ...amount, name: 'k2' }] }, 't', 3)).toBe('(t."i d", t."k2") IN (SELECT * FROM unnest($3::bigint[], $4::numeric(12,2)[]))');
   });
 
   it('reads and locks clocks with the tomb flag', () => {

@@ -26,14 +26,16 @@ export interface PgMergeTable {
 const q = (s: string) => d.quote(s);
 
 /**
- * The type a bound array's elements are read as: the column's type without its modifier.
- * An explicit cast to varchar(n) truncates a longer string (SQL's rule for explicit
- * casts), and numeric(p,s) or a key compared at varchar(n) would change a value before
- * the statement sees it; read unmodified, a value reaches the column by assignment, which
- * refuses what does not fit (value too long, numeric overflow), so it is dead-lettered.
+ * The type a bound array's elements are read as. A string is read as varchar without its
+ * length: an explicit cast to varchar(n) truncates a longer string (SQL's rule for explicit
+ * casts), so a too-long value would be cut silently, and a too-long key would match the
+ * row of its prefix; read unmodified, it reaches the column by assignment, which refuses it
+ * (dead letter). Other modifiers stay: numeric(p,s), time(p) and timestamp(p) round the
+ * same way in an explicit cast and in assignment, and a key must be rounded as the column
+ * rounds it to match its row.
  */
 export function bindType(c: ColumnSpec): string {
-  return d.nativeType(c.type).replace(/\(.*\)$/, '');
+  return c.type.kind === 'string' ? 'varchar' : d.nativeType(c.type);
 }
 
 const arr = (c: ColumnSpec, i: number) => `$${i}::${bindType(c)}[]`;
