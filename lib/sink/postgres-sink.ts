@@ -7,22 +7,22 @@
  * Set-based merge (a table batch of at least `setMinRows` keys): after the same lock of the
  * rows of T, one statement (postgres-set-sql.ts) locks and compares the clocks and writes
  * every plan part and the clock rows, so the clocks never travel to JS and the batch's
- * values travel once; when no key has a clock row, a simpler one only inserts. Whenever it fails for a reason other than a transient one, the
- * batch runs again on the row path, which alone decides what is bad data, so
- * dead-lettering is the same as for small batches.
+ * values travel once; when no key has a clock row, a simpler one only inserts. Whenever
+ * it fails for a reason other than a transient one, the batch runs again on the row path,
+ * which alone decides what is bad data, so dead-lettering is the same as for small batches.
  *
  * DDL (install, prepareTable) runs in one transaction under a transaction-scoped advisory
  * lock, so concurrent appliers/reconcilers preparing the same database do not race.
  */
 import type { Db, DbRow } from '../dialect/dialect.js';
-import { errorMessage, isRetriable } from '../errors.js';
-import { logger } from '../log.js';
 import { createClockTableSql, createOffsetsTableSql, createSchemaSql, createTableSql, createTombTableSql, addColumnSqls, backfillClockSql } from '../dialect/postgres/ddl.js';
 import { postgresDialect } from '../dialect/postgres/dialect.js';
 import {
   insertRowsSql, lockRowsSql, moveRowsSql, readClocksSql, storedOffsetsSql, updateRowsSql, upsertClocksSql, upsertOffsetsSql,
 } from '../dialect/postgres/merge-sql.js';
 import { stampFunctionBody, stampFunctionName, stampTriggerName, stampTriggerSqls } from '../dialect/postgres/stamp-triggers.js';
+import { errorMessage, isRetriable } from '../errors.js';
+import { logger } from '../log.js';
 import { clockTable, systemTable, tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
