@@ -31,14 +31,12 @@ import {
 } from '../dialect/mysql/merge-sql.js';
 import { loadDataSql } from '../dialect/mysql/bulk-load.js';
 import { stampTriggerBodies, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
-import { DataError, errorMessage, FieldsyncError, isRetriable } from '../errors.js';
-import { logger } from '../log.js';
+import { DataError, FieldsyncError } from '../errors.js';
 import { systemTable, tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
-import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
+import type { MergeOutcome, TopicOffset } from '../sink.js';
 import type { TableSchema, Value } from '../types.js';
-import { qualifiedName } from '../types.js';
 import { LoadText } from './load-text.js';
 import {
   SET_OP, classifySql, createSetStageSql, insertClocksFromSetStageSql, insertFromSetStageSql, loadClocksSql, loadSetStageSql, lockRowsAndClocksSql,
@@ -60,7 +58,6 @@ const MAX_WIN_SETS = 4;
 export const SET_MIN_ROWS = 200;
 
 const d = mysqlDialect;
-const log = logger('mysql-sink');
 
 const ddl: TableDdl = {
   createTable: (into, source) => [createTableSql(into, source)],
@@ -111,8 +108,6 @@ export function supportsRowAlias(version: string): boolean {
 export interface MysqlSinkOptions extends SinkOptions {
   /** Row alias (MySQL 8.0.19+) instead of VALUES(); detected at connect when undefined. */
   rowAlias?: boolean | undefined;
-  /** Keys from which a table batch is merged set-based (default SET_MIN_ROWS; Infinity: never). */
-  setMinRows?: number | undefined;
 }
 
 /** The connection of a MySQL transaction (a LOAD DATA stream must run on it). */
@@ -125,39 +120,19 @@ function transactionConnection(tx: Db): PoolConnection {
 export class MysqlSink extends SqlSink {
   private rowAlias: boolean | undefined;
   private mariadb = true;
-  private readonly setMinRows: number;
-  /** Tables whose set-based merge failed where the row path succeeded (e.g. a key collation the stage cannot join): row path only. */
-  private readonly rowPathOnly = new Set<string>();
 
   constructor(target: string, db: Db, options: MysqlSinkOptions) {
-    super(target, db, options);
+    super(target, db, options, SET_MIN_ROWS);
     this.rowAlias = options.rowAlias;
-    this.setMinRows = options.setMinRows ?? SET_MIN_ROWS;
   }
 
-  /**
-   * One transaction, set-based for large table batches. A set-based merge that failed for
-   * any reason but a transient one runs again on the row path, which decides what is bad
-   * data (see the header); when the row path then succeeds where the set-based merge failed
-   * for no data reason, the batch's tables stay on the row path.
-   */
-  override async apply(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[]): Promise<MergeOutcome> {
-    const mode: ApplyMode = { bulk: Number.isFinite(this.setMinRows) };
-    try {
-      return await this.applyWith(consumer, batches, offsets, mode);
-    } catch (e) {
-      if (!mode.used || isRetriable(e)) throw e;
-      const out = await this.applyWith(consumer, batches, offsets, { bulk: false });
-      if (!(e instanceof DataError)) {
-        log.warn({ err: errorMessage(e), tables: batches.map((b) => qualifiedName(b.table)) }, 'set-based merge failed where the row path succeeded: these tables stay on the row path');
-        for (const b of batches) this.rowPathOnly.add(qualifiedName(b.table));
-      }
-      return out;
-    }
+  /** LOAD DATA warnings make a set-based failure a DataError: bad data, not the table's shape. */
+  protected override keepsSetBasedAfter(e: unknown): boolean {
+    return e instanceof DataError;
   }
 
   protected override async mergeSetBased(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome | undefined> {
-    if (!mode.bulk || folded.rows.size < this.setMinRows || this.rowPathOnly.has(qualifiedName(m.target))) return undefined;
+    if (!this.takesSetBased(folded, m, mode)) return undefined;
     mode.used = true;
     // the stage carries the fields some event writes (an update of one column: one value and one stamp)
     const written = m.fields.map(() => false);

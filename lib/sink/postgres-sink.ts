@@ -21,14 +21,11 @@ import {
   insertRowsSql, lockRowsSql, moveRowsSql, readClocksSql, storedOffsetsSql, updateRowsSql, upsertClocksSql, upsertOffsetsSql,
 } from '../dialect/postgres/merge-sql.js';
 import { stampFunctionBody, stampFunctionName, stampTriggerName, stampTriggerSqls } from '../dialect/postgres/stamp-triggers.js';
-import { errorMessage, isRetriable } from '../errors.js';
-import { logger } from '../log.js';
 import { clockTable, systemTable, tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
-import type { MergeOutcome, SinkTableBatch, TopicOffset } from '../sink.js';
+import type { MergeOutcome, TopicOffset } from '../sink.js';
 import type { ColumnSpec, TableSchema, Value } from '../types.js';
-import { qualifiedName } from '../types.js';
 import { setStage } from './pg-set-stage.js';
 import { lockAndFindClocksSql, newKeysSql, setMergeSql } from './postgres-set-sql.js';
 import { chunks, clockGroups, SqlSink, winningFields } from './sql-sink.js';
@@ -41,7 +38,6 @@ const DDL_LOCK_KEY = '448378430572';
 /** Keys from which a table batch is merged set-based (below, its larger statement costs more to plan than it saves). */
 export const PG_SET_MIN_ROWS = 200;
 
-const log = logger('postgres-sink');
 
 const d = postgresDialect;
 
@@ -53,42 +49,14 @@ const ddl: TableDdl = {
   backfillClock: backfillClockSql,
 };
 
-export interface PostgresSinkOptions extends SinkOptions {
-  /** Keys from which a table batch is merged set-based (default PG_SET_MIN_ROWS; Infinity: never). */
-  setMinRows?: number | undefined;
-}
-
 export class PostgresSink extends SqlSink {
-  private readonly setMinRows: number;
-  /** Tables whose set-based merge failed where the row path succeeded: row path only. */
-  private readonly rowPathOnly = new Set<string>();
 
-  constructor(target: string, db: Db, options: PostgresSinkOptions) {
-    super(target, db, options);
-    this.setMinRows = options.setMinRows ?? PG_SET_MIN_ROWS;
-  }
-
-  /**
-   * One transaction, set-based for large table batches. A set-based merge that failed for
-   * any reason but a transient one runs again on the row path, which decides what is bad
-   * data; when the row path then succeeds where the set-based merge failed, the batch's
-   * tables stay on the row path (something about them the statement does not handle).
-   */
-  override async apply(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[]): Promise<MergeOutcome> {
-    const mode: ApplyMode = { bulk: Number.isFinite(this.setMinRows) };
-    try {
-      return await this.applyWith(consumer, batches, offsets, mode);
-    } catch (e) {
-      if (!mode.used || isRetriable(e)) throw e;
-      const out = await this.applyWith(consumer, batches, offsets, { bulk: false });
-      log.warn({ err: errorMessage(e), tables: batches.map((b) => qualifiedName(b.table)) }, 'set-based merge failed where the row path succeeded: these tables stay on the row path');
-      for (const b of batches) this.rowPathOnly.add(qualifiedName(b.table));
-      return out;
-    }
+  constructor(target: string, db: Db, options: SinkOptions) {
+    super(target, db, options, PG_SET_MIN_ROWS);
   }
 
   protected override async mergeSetBased(tx: Db, folded: FoldedTable, m: MergeTarget, mode: ApplyMode): Promise<MergeOutcome | undefined> {
-    if (!mode.bulk || folded.rows.size < this.setMinRows || this.rowPathOnly.has(qualifiedName(m.target))) return undefined;
+    if (!this.takesSetBased(folded, m, mode)) return undefined;
     mode.used = true;
     const out: MergeOutcome = { fieldsTaken: 0, fieldsKept: folded.superseded, rowsDeleted: 0 };
     const rows = [...folded.rows.values()];

@@ -14,7 +14,8 @@
  */
 import type { Db, DbRow } from '../dialect/dialect.js';
 import { readTableSchema } from '../dialect/introspect.js';
-import { DataError, errorMessage, FieldsyncError, wrap } from '../errors.js';
+import { DataError, errorMessage, FieldsyncError, isRetriable, wrap } from '../errors.js';
+import { logger } from '../log.js';
 import { clockTable, DELETE_STAMP, fieldColumns, INSERT_STAMP, RESERVED_COLUMNS, tombTable } from '../merge/clock-layout.js';
 import { foldEvents } from '../merge/fold.js';
 import type { FoldedTable } from '../merge/fold.js';
@@ -25,6 +26,8 @@ import type { MergeOutcome, PrepareTableOptions, Sink, SinkTableBatch, TopicOffs
 import type { ColumnSpec, TableSchema, Value } from '../types.js';
 import { qualifiedName } from '../types.js';
 import { mergeError } from './db-errors.js';
+
+const log = logger('sink');
 
 export type TableName = { schema: string; name: string };
 
@@ -43,6 +46,8 @@ export interface SinkOptions {
   origin: string;
   /** Schema of fieldsync's own tables (PostgreSQL). */
   fieldsyncSchema: string;
+  /** Keys from which a table batch is merged set-based (default: the dialect's; Infinity: never). */
+  setMinRows?: number | undefined;
 }
 
 /**
@@ -87,8 +92,15 @@ const addOutcome = (a: MergeOutcome, b: MergeOutcome) => {
 export abstract class SqlSink implements Sink {
   private readonly prepared = new Map<string, Prepared>();
   private readonly fullSchemas = new Map<string, TableSchema>();
+  /** Keys from which a table batch is merged set-based (Infinity: never). */
+  protected readonly setMinRows: number;
+  /** Tables whose set-based merge failed where the row path succeeded: row path only. */
+  private readonly rowPathOnly = new Set<string>();
 
-  constructor(readonly target: string, readonly db: Db, protected readonly options: SinkOptions) {}
+  /** `setMinRowsDefault`: the dialect's threshold for mergeSetBased (none: Infinity). */
+  constructor(readonly target: string, readonly db: Db, protected readonly options: SinkOptions, setMinRowsDefault = Infinity) {
+    this.setMinRows = options.setMinRows ?? setMinRowsDefault;
+  }
 
   abstract install(): Promise<void>;
   abstract storedOffsets(consumer: string): Promise<TopicOffset[]>;
@@ -197,8 +209,36 @@ export abstract class SqlSink implements Sink {
 
   // ---------------------------------------------------------------- apply
 
+  /**
+   * One transaction, set-based for large table batches. A set-based merge that failed for
+   * any reason but a transient one runs again on the row path, which decides what is bad
+   * data; when the row path then succeeds where the set-based merge failed (for a reason
+   * the dialect does not count as data: keepsSetBasedAfter), the batch's tables stay on the
+   * row path: something about them the set-based statements do not handle.
+   */
   async apply(consumer: string, batches: SinkTableBatch[], offsets: TopicOffset[]): Promise<MergeOutcome> {
-    return this.applyWith(consumer, batches, offsets, { bulk: true });
+    const mode: ApplyMode = { bulk: Number.isFinite(this.setMinRows) };
+    try {
+      return await this.applyWith(consumer, batches, offsets, mode);
+    } catch (e) {
+      if (!mode.used || isRetriable(e)) throw e;
+      const out = await this.applyWith(consumer, batches, offsets, { bulk: false });
+      if (!this.keepsSetBasedAfter(e)) {
+        log.warn({ target: this.target, err: errorMessage(e), tables: batches.map((b) => qualifiedName(b.table)) }, 'set-based merge failed where the row path succeeded: these tables stay on the row path');
+        for (const b of batches) this.rowPathOnly.add(qualifiedName(b.table));
+      }
+      return out;
+    }
+  }
+
+  /** Whether a set-based failure that the row path did not repeat leaves the tables set-based. */
+  protected keepsSetBasedAfter(_e: unknown): boolean {
+    return false;
+  }
+
+  /** Whether this table batch goes to mergeSetBased: large enough, and the table not on the row path only. */
+  protected takesSetBased(folded: FoldedTable, m: MergeTarget, mode: ApplyMode): boolean {
+    return mode.bulk && folded.rows.size >= this.setMinRows && !this.rowPathOnly.has(qualifiedName(m.target));
   }
 
   /** apply() with the statements chosen by `mode`: one transaction for data, clocks and offsets. */
