@@ -177,6 +177,11 @@ export class MergeSql {
     return conds;
   }
 
+  /** A row when the live clock has any (read before the merge: see sourceRows). */
+  liveClockPresent(): string {
+    return `SELECT 1 AS present FROM ${this.t(this.m.live.clock)} LIMIT 1`;
+  }
+
   /** Columns the merge adds to the stage for its own use (dropScratchColumns removes them). */
   addScratchColumns(): string[] {
     const { stage } = this.m;
@@ -187,12 +192,15 @@ export class MergeSql {
   /**
    * The merge of the staged source rows with live (the field values live keeps, the stage
    * clocks), in order: `collect`, then the kept-field count is read with `count` (when
-   * there is one), then `apply`.
+   * there is one), then `apply`. `liveHasClocks`: false when liveClockPresent() found no
+   * row before the merge began (a first fill): MySQL then skips looking for marked rows (a
+   * scan of the whole stage clock that would find none, or only rows written since, which
+   * the window log holds and the catch-up merges by the same rule).
    */
-  sourceRows(): { collect: MergeStep[]; count?: string; apply: MergeStep[] } {
+  sourceRows(liveHasClocks = true): { collect: MergeStep[]; count?: string; apply: MergeStep[] } {
     const clocks = { what: 'stage clocks of source rows', sql: this.clocksOfSourceRows() };
     if (this.d.name === 'mysql') {
-      if (!this.keptConds().length) return { collect: [clocks], apply: [] };
+      if (!this.keptConds().length || !liveHasClocks) return { collect: [clocks], apply: [] };
       const [drop, create, fill, write] = this.keptValuesFromFlags();
       return {
         collect: [clocks, { what: 'live values newer than the source', sql: drop! }, { what: 'live values newer than the source', sql: create! }, { what: 'live values newer than the source', sql: fill! }],

@@ -399,7 +399,7 @@ async function runLocked(
     // The merge joins whole tables: give this one session's hash joins and sorts room in
     // memory (the server default of 4 MB spills million-row joins to disk).
     if (d.name === 'postgres') await work.execute(`SET work_mem = '256MB'`);
-    const sourceRows = sql.sourceRows();
+    const sourceRows = sql.sourceRows((await work.query(sql.liveClockPresent())).length > 0);
     for (const st of sourceRows.collect) await timed(st.what, st.sql);
     const kept = sourceRows.count ? Number((await work.query(sourceRows.count))[0]?.kept ?? 0) : 0;
     for (const st of sourceRows.apply) await timed(st.what, st.sql);
