@@ -317,12 +317,16 @@ export class MergeSql {
     ];
   }
 
-  /** Drop what addScratchColumns added (an instant, metadata-only change in both databases). */
+  /**
+   * Drop what addScratchColumns added: a metadata-only change in PostgreSQL, and in MariaDB
+   * too unless the table has a FULLTEXT index (then MariaDB cannot drop a column instantly and
+   * rebuilds the stage table). No ALGORITHM clause: MariaDB takes the fastest it supports.
+   */
   dropScratchColumns(): string[] {
     const { stage } = this.m;
     if (this.d.name === 'postgres') return [`ALTER TABLE ${this.t(stage.data)} DROP COLUMN ${this.q(VERSION_COLUMN)}`];
     const drops: [TableName, string][] = [[stage.data, VERSION_COLUMN], [stage.clock, KEPT_FLAG]];
-    return drops.map(([t, c]) => `ALTER TABLE ${this.t(t)} DROP COLUMN ${this.q(c)}, ALGORITHM=INSTANT`);
+    return drops.map(([t, c]) => `ALTER TABLE ${this.t(t)} DROP COLUMN ${this.q(c)}`);
   }
 
   // ---------------------------------------------------------------- window

@@ -89,4 +89,20 @@ describe('reconcile into MariaDB: secondary indexes of the stage', () => {
     expect(await indexLines()).toEqual(lines);
     expect((await tablesLike(target, 'mysql', targetTable)).filter((n) => /__fs_(stg|wlog)/.test(n))).toEqual([]);
   });
+
+  it('refreshes a table with a FULLTEXT index (the scratch columns are then dropped by a rebuild, not instantly)', async () => {
+    const t = q(targetTable);
+    await target.execute(`ALTER TABLE ${t} ADD FULLTEXT INDEX ${q('ft name')} (name)`);
+    const lines = await indexLines();
+    expect(lines.some((l) => l.startsWith('FULLTEXT KEY'))).toBe(true);
+    await source.execute(`UPDATE ${sourceTable} SET name = 'fulltext ' || id, updated_at = now() WHERE id % 5 = 0`);
+    const r = await refreshTable(cfg, job);
+    expect(r.rowsAfter).toBe(ROWS);
+    expect(await indexLines()).toEqual(lines);
+    const [n] = await target.query(`SELECT COUNT(*) AS n FROM ${t} WHERE MATCH(name) AGAINST ('fulltext')`);
+    expect(Number(n!.n)).toBe(ROWS / 5);
+    const [cols] = await target.query(`SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name LIKE '\\_fs\\_%'`, [targetTable]);
+    expect(Number(cols!.n)).toBe(0);
+  });
 });
+
