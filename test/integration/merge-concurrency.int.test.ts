@@ -41,7 +41,10 @@ describe.each(TARGETS)('local edits racing the applier on $label', ({ name: targ
     const applier = (async () => {
       for (let b = 0; b < BATCHES; b++) {
         const events = Array.from({ length: 10 }, (_v, j) => {
-          const time = nowMicros() + BigInt(Math.round((Math.random() - 0.5) * 400_000));
+          // every event gets its own stamp: `incoming` is looked up by stamp alone, and two
+          // events drawn at the same microsecond would make the expected value ambiguous
+          let time = nowMicros() + BigInt(Math.round((Math.random() - 0.5) * 400_000));
+          while (incoming.has(stampOf(time, 'billing'))) time++;
           const value = `ev-${b}-${j}`;
           incoming.set(stampOf(time, 'billing'), value);
           return event('update', 'billing', time, { id: BigInt(Math.floor(Math.random() * KEYS)) }, { email: value }, ['email']);
