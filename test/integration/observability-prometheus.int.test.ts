@@ -118,10 +118,13 @@ describe('Prometheus scrapes capture and applier during a stream', () => {
       const values = (r.data?.result ?? []).map((s) => Number(s.value[1])).filter((v) => Number.isFinite(v));
       return values.length > 0 ? values : undefined;
     };
-    const lag = await waitFor('the end-to-end lag p95 from Prometheus', () => hasData('histogram_quantile(0.95, sum by (le) (rate(fieldsync_end_to_end_lag_seconds_bucket[30s])))'), 60_000, 1000);
+    // The p95 over all observations so far: a rate() form has no data when the scrapes that
+    // bracket the stream's increase are missed (seen on a loaded machine: the quantile of
+    // all-zero rates is NaN); the dashboards' rate() queries are checked by the next test.
+    const lag = await waitFor('the end-to-end lag p95 from Prometheus', () => hasData('histogram_quantile(0.95, sum by (le) (fieldsync_end_to_end_lag_seconds_bucket))'), 60_000, 1000);
     expect(lag[0]).toBeGreaterThanOrEqual(0);
     const rate = await waitFor('the applied-events rate from Prometheus', async () => {
-      const v = await hasData(`sum(rate(fieldsync_applier_events_total{table="${table}"}[30s]))`);
+      const v = await hasData(`sum(rate(fieldsync_applier_events_total{table="${table}"}[2m]))`);
       return v && v[0]! > 0 ? v : undefined;
     }, 60_000, 1000);
     expect(rate[0]).toBeGreaterThan(0);
