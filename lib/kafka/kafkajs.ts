@@ -314,20 +314,24 @@ function installLinearProduce(): KafkaJSOriginals {
   if (cache[require.resolve(SEND_MODULE)]) {
     throw new Error('unable to install the linear KafkaJS produce path: kafkajs was loaded before lib/kafka/kafkajs.ts; import KafkaJS values only from lib/kafka/kafkajs.ts');
   }
-  const originalGroup = current;
-  const originalRecord = require(recordPath) as RecordEncoder;
+  // one way for all five: the original read from the cache, a fresh function installed in
+  // its place, marked and carrying the original (for the tests and a second load)
+  const replace = <F extends (...args: never[]) => unknown>(path: string, fast: (original: F) => F): F => {
+    const original = require(path) as F;
+    const impl = fast(original); // built once, not per call
+    const installed = (...args: Parameters<F>) => impl(...args);
+    Object.defineProperty(installed, 'name', { value: impl.name });
+    cache[path]!.exports = Object.assign(installed, { [PATCHED]: true as const, original });
+    return original;
+  };
   const Encoder = require(require.resolve('kafkajs/src/protocol/encoder.js')) as EncoderClass;
-  const linearGroup = Object.assign(groupMessagesPerPartition as GroupMessages, { [PATCHED]: true as const, original: originalGroup });
-  const fastRecord = Object.assign(fastRecordEncoder(Encoder, originalRecord), { [PATCHED]: true as const, original: originalRecord });
-  const originalMurmur2 = require(murmurPath) as (key: Buffer | string) => number;
-  const originalCrc32c = require(crcPath) as (buf: Buffer) => number;
-  const originalDecoder = require(decoderPath) as RecordDecoder;
-  cache[groupPath]!.exports = linearGroup;
-  cache[decoderPath]!.exports = Object.assign(fastRecordDecoder(originalDecoder), { [PATCHED]: true as const, original: originalDecoder });
-  cache[recordPath]!.exports = fastRecord;
-  cache[murmurPath]!.exports = Object.assign((key: Buffer | string) => murmur2(key), { [PATCHED]: true as const, original: originalMurmur2 });
-  cache[crcPath]!.exports = Object.assign((buf: Buffer) => crc32c(buf), { [PATCHED]: true as const, original: originalCrc32c });
-  return { record: originalRecord, groupMessagesPerPartition: originalGroup, murmur2: originalMurmur2, crc32c: originalCrc32c, recordDecoder: originalDecoder };
+  return {
+    groupMessagesPerPartition: replace<GroupMessages>(groupPath, () => groupMessagesPerPartition),
+    record: replace<RecordEncoder>(recordPath, (original) => fastRecordEncoder(Encoder, original)),
+    recordDecoder: replace<RecordDecoder>(decoderPath, (original) => fastRecordDecoder(original)),
+    murmur2: replace<(key: Buffer | string) => number>(murmurPath, () => murmur2),
+    crc32c: replace<(buf: Buffer) => number>(crcPath, () => crc32c),
+  };
 }
 
 const kafkajs = require('kafkajs') as typeof KafkaJS;
