@@ -10,6 +10,9 @@ import { Kafka, logLevel } from '../../lib/kafka/kafkajs.js';
 import { EventCodec } from '../../lib/avro/codec.js';
 import { DEAD_LETTER_HEADERS } from '../../lib/apply/dead-letter.js';
 import type { Db } from '../../lib/dialect/dialect.js';
+import { loadConfig } from '../../lib/config/load.js';
+import { createKafka } from '../../lib/kafka/client.js';
+import { collectStatus } from '../../lib/status/collect.js';
 import { stack, uniqueName } from '../support/helpers.js';
 import type { ChaosCluster } from './cluster.js';
 import type { InjectedDeadLetter } from './faults.js';
@@ -56,6 +59,30 @@ export async function compareWithModel(c: ChaosCluster, model: Model): Promise<M
 }
 
 export const lostCount = (d: ModelDiff) => d.missingRows + d.extraRows + d.fieldMismatches;
+
+/**
+ * What each applier has not applied yet, per `<target> <table>`: the topic's high watermark
+ * minus the next offset stored in the target (what `fieldsync status` reports), or -1 where
+ * it could not be read. It tells a target that is still behind (a slow or stalled applier:
+ * keep waiting, or report it as such) from one whose applier has consumed everything and
+ * still differs from the model (data lost).
+ */
+export async function applierLag(c: ChaosCluster): Promise<Record<string, number>> {
+  const cfg = loadConfig(c.configFile);
+  const kafka = createKafka(cfg.kafka, 'chaos-lag');
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const report = await collectStatus(cfg, { kafka, admin, countDeadLetters: false });
+    const out: Record<string, number> = {};
+    for (const t of report.tables) for (const a of t.targets) out[`${a.target} ${a.table}`] = a.lagMessages ?? -1;
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export const totalLag = (lag: Record<string, number>) => Object.values(lag).reduce((s, n) => s + Math.max(0, n), 0);
 
 /** Messages in a topic: the sum of its partitions' end offsets (0 when it does not exist). */
 export async function topicMessages(c: ChaosCluster, topic: string): Promise<number> {

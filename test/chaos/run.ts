@@ -24,6 +24,7 @@ export function chaosMarkdown(r: ChaosReport): string {
     { measure: 'changes missing from topics', value: r.events.missingFromTopics },
     { measure: 'dead letters (distinct / messages / injected)', value: `${r.deadLetters.distinct} / ${r.deadLetters.messages} / ${r.deadLetters.expected}` },
     { measure: 'data lost', value: r.dataLost },
+    { measure: 'applier lag at the end (messages)', value: Object.entries(r.applierLag).map(([k, v]) => `${k} ${v}`).join(', ') },
     { measure: 'verify pg → maria, maria → pg (exit codes)', value: `${r.verify.pgToMaria}, ${r.verify.mariaToPg}` },
     { measure: 'services ready afterwards', value: Object.entries(r.ready).map(([k, v]) => `${k} ${v ? 'yes' : 'NO'}`).join(', ') },
     { measure: 'peak RSS (MiB)', value: Object.entries(r.peakRssMiB).map(([k, v]) => `${k} ${v}`).join(', ') },
