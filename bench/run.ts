@@ -160,6 +160,14 @@ async function tuneMariadb(): Promise<{ settings: Record<string, number>; restor
 }
 
 const tuned = await tuneMariadb();
+// An interrupted run puts MariaDB's settings back as well: an 8 GiB buffer pool left behind
+// starves whatever runs next on the machine (the test suite, say).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: restoring MariaDB's settings before exiting`);
+    void tuned.restore().catch(() => undefined).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
 log(`MariaDB for the run: ${Object.entries(tuned.settings).map(([k, v]) => `${k}=${fmt(v / 1024 ** 2)} MiB`).join(', ')} (restored at the end)`);
 
 const ceilings = await scenario('ceilings', () => measureCeilings({ log: (m) => log(`   ${m}`) }));
