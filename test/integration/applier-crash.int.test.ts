@@ -12,17 +12,12 @@
  * group join after each kill; on a busy shared machine it takes several minutes, hence
  * the generous test timeout.
  */
-import type { Admin } from 'kafkajs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createKafka, topicName } from '../../lib/kafka/client.js';
-import { openMysql } from '../../lib/dialect/mysql/db.js';
-import { createSink } from '../../lib/sink/index.js';
-import { consumerIdentity } from '../../lib/apply/routes.js';
+import { describe, expect, it } from 'vitest';
 import {
-  EventPublisher, StreamModel, clientsStream, clientsTable, endOffsets, killAll, offsetsAtEnd, prng, readCanonical,
-  spawnFieldsync, waitWhileRunning, writeTempConfig, type ServiceProcess,
+  StreamModel, clientsStream, endOffsets, offsetsAtEnd, prng, waitWhileRunning, type ServiceProcess,
 } from '../support/applier-harness.js';
-import { stack, stackConfig, uniqueName, waitFor } from '../support/helpers.js';
+import { useApplierRuns } from '../support/applier-run.js';
+import { waitFor } from '../support/helpers.js';
 
 /** The kill moment itself (not a wait for a condition): resolves early if the process dies. */
 function sleepUnlessExited(p: ServiceProcess, ms: number): Promise<unknown> {
@@ -32,43 +27,13 @@ function sleepUnlessExited(p: ServiceProcess, ms: number): Promise<unknown> {
 const EVENTS = Number(process.env.FIELDSYNC_CRASH_EVENTS ?? 100_000);
 const KILLS = Number(process.env.FIELDSYNC_CRASH_KILLS ?? 20);
 
-const my = openMysql(stack.mysqlUrl());
-const procs: ServiceProcess[] = [];
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
-afterAll(async () => {
-  await killAll(procs);
-  for (const c of cleanup.reverse()) await Promise.resolve().then(c).catch(() => undefined);
-  await my.close();
-});
+const runs = useApplierRuns();
 
 describe('applier crash', () => {
   it(`converges exactly after ${KILLS} kill -9 during a ${EVENTS}-change stream`, async () => {
-    const prefix = uniqueName('t');
-    const into = uniqueName('crash');
-    const cfg = stackConfig({
-      kafka: { brokers: stack.kafkaBrokers, topicPrefix: prefix, partitions: 3, deadLetterTopic: `${prefix}.dead-letter` },
-      databases: {
-        maria: { dialect: 'mysql', url: stack.mysqlUrl() },
-        billing: { dialect: 'postgres', url: stack.pgUrl('fieldsync_test2') },
-      },
-      applier: [{ target: 'maria', groupId: uniqueName('g-crash'), batchSize: 500, batchMaxWaitMs: 20, sessionTimeoutMs: 6000, tables: [{ from: 'billing.public.clients', into }] }],
-      http: { host: '127.0.0.1', port: 0 },
-    });
-    const file = writeTempConfig(cfg);
-    cleanup.push(file.remove);
-    const topic = topicName(cfg.kafka, 'billing', 'public.clients');
-    const source = clientsTable();
+    const run = await runs.open({ name: 'crash', partitions: 3, batchSize: 500 });
+    const { topic, source, publisher, admin, sink, consumer, applied } = run;
     const stream = clientsStream({ events: EVENTS, keys: Math.max(100, Math.floor(EVENTS / 20)), origin: 'billing', seed: 20261123 });
-    const publisher = new EventPublisher(cfg, topic, source);
-    await publisher.connect();
-    cleanup.push(() => publisher.close());
-    const admin: Admin = createKafka(cfg.kafka, 'crash-test').admin();
-    await admin.connect();
-    cleanup.push(() => admin.disconnect());
-    const sink = createSink(cfg, 'maria');
-    await sink.connect();
-    cleanup.push(() => sink.close());
-    const consumer = consumerIdentity(cfg.applier[0]!);
 
     // The stream is published in slices between the kills, so the applier is killed while
     // events keep arriving; the first slice is out before the first start.
@@ -85,10 +50,8 @@ describe('applier crash', () => {
     const started = Date.now();
     let killedWhileRunning = 0;
     const progress: string[] = [];
-    const appliedSoFar = async () => (await sink.storedOffsets(consumer)).filter((o) => o.topic === topic).reduce((a, o) => a + BigInt(o.nextOffset), 0n);
     for (let i = 0; i < KILLS; i++) {
-      const p = spawnFieldsync(['applier', '--config', file.path], { FIELDSYNC_LOG_LEVEL: 'info' });
-      procs.push(p);
+      const p = run.startApplier({ FIELDSYNC_LOG_LEVEL: 'info' });
       const publishing = publishSlice();
       // A random moment. Half the kills land early (start-up, connecting, joining the
       // group); the other half after this process committed at least one batch, at a
@@ -96,8 +59,8 @@ describe('applier crash', () => {
       if (i % 2 === 0) {
         await sleepUnlessExited(p, 300 + Math.floor(rnd() * 1500));
       } else {
-        const before = await appliedSoFar();
-        await waitWhileRunning(p, 'a batch committed by this applier', async () => (await appliedSoFar()) > before, 90_000, 50);
+        const before = await applied();
+        await waitWhileRunning(p, 'a batch committed by this applier', async () => (await applied()) > before, 90_000, 50);
         await sleepUnlessExited(p, Math.floor(rnd() * 3000));
       }
       if (p.proc.exitCode !== null) throw new Error(`applier exited on its own before kill ${i + 1}:\n${p.output()}`);
@@ -105,15 +68,14 @@ describe('applier crash', () => {
       expect(await p.exited).toBe('SIGKILL');
       killedWhileRunning++;
       await publishing;
-      progress.push((await appliedSoFar()).toString());
+      progress.push((await applied()).toString());
       process.stderr.write(`kill ${i + 1}/${KILLS} at ${Date.now() - started} ms: published ${published}, applied ${progress.at(-1)}\n`);
     }
     while (published < stream.length) await publishSlice();
     expect(killedWhileRunning).toBe(KILLS);
 
     // the final run drains the topic
-    const last = spawnFieldsync(['applier', '--config', file.path]);
-    procs.push(last);
+    const last = run.startApplier();
     const ends = await endOffsets(admin, topic);
     expect([...ends.values()].reduce((a, b) => a + b, 0n)).toBe(BigInt(EVENTS));
     await waitFor('the target offsets to reach the end of the topic', async () => {
@@ -124,7 +86,7 @@ describe('applier crash', () => {
     process.stderr.write(`drained at ${Date.now() - started} ms\n`);
     const model = new StreamModel(source);
     for (const e of stream) model.apply(e);
-    const rows = await readCanonical(my, { ...source, schema: '', name: into }, my.dialect.quote(into));
+    const rows = await run.targetRows();
     const expected = model.finalRows();
     expect(rows.length).toBe(expected.length);
     expect(rows).toEqual(expected);
