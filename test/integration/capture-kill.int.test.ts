@@ -6,13 +6,9 @@
  * CAPTURE_CRASH_CHANGES sets the size of the stream (default 50,000);
  * CAPTURE_CRASH_SOURCE=maria runs it on a MariaDB outbox instead of PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installOutbox, uninstallOutbox } from '../../lib/capture/install.js';
-import type { FieldsyncConfig } from '../../lib/config/schema.js';
-import type { Db } from '../../lib/dialect/dialect.js';
-import { openDb } from '../../lib/dialect/index.js';
-import { captureConfig, captureSource, exited, spawnFieldsync, topicOfTable, TopicCollector, writeConfigFile, type CaptureTestSource } from '../support/capture-harness.js';
-import { uniqueName, waitFor } from '../support/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { exited, useOutboxCapture, writeConfigFile } from '../support/capture-harness.js';
+import { waitFor } from '../support/helpers.js';
 
 const CHANGES = Number(process.env.CAPTURE_CRASH_CHANGES ?? 50_000);
 const BATCH = 2000;
@@ -20,51 +16,13 @@ const KIND = process.env.CAPTURE_CRASH_SOURCE === 'maria' ? 'maria' : 'pg';
 const p = (i: number) => (KIND === 'pg' ? `$${i}` : '?');
 
 describe(`capture process killed with SIGKILL (${KIND === 'pg' ? 'PostgreSQL' : 'MariaDB'} outbox)`, () => {
-  let source: CaptureTestSource;
-  let db: Db;
-  const children: ReturnType<typeof spawnFieldsync>[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-
-  beforeAll(async () => {
-    source = await captureSource(KIND);
-  });
-
-  afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const f of cleanups.reverse()) await f().catch(() => undefined);
-    if (db) {
-      if (KIND === 'pg') await db.execute(`DROP SCHEMA IF EXISTS "${source.isolation}" CASCADE`).catch(() => undefined);
-      await db.close();
-    }
-    await source?.drop();
-  });
-
-  async function setup(prefix: string, capture: Record<string, unknown> = {}): Promise<{ cfg: FieldsyncConfig; table: string; topic: string; collector: TopicCollector }> {
-    const table = uniqueName(prefix);
-    const cfg = captureConfig(source, [{ name: table, snapshot: false }], { batchSize: BATCH, ...capture });
-    db ??= openDb(cfg.databases.src!);
-    await db.execute(`CREATE TABLE ${table} (id int PRIMARY KEY, v int NOT NULL)`);
-    await installOutbox(cfg, cfg.capture[0]!, db);
-    const topic = topicOfTable(cfg, table);
-    const collector = await TopicCollector.start(cfg, [topic]);
-    cleanups.push(async () => {
-      await collector.stop();
-      await uninstallOutbox(cfg, cfg.capture[0]!, db, false);
-      await db.execute(`DROP TABLE IF EXISTS ${table}`);
-    });
-    return { cfg, table, topic, collector };
-  }
-
-  const checkpoint = async () => {
-    const rows = await db.query(`SELECT position FROM ${KIND === 'pg' ? `"${source.isolation}".capture_checkpoint` : 'fieldsync_capture_checkpoint'} WHERE stream = 'outbox'`);
-    return rows[0] ? BigInt(String(rows[0].position)) : 0n;
-  };
+  const capture = useOutboxCapture(KIND, BATCH);
+  const checkpoint = capture.checkpoint;
 
   it(`kill -9 in the middle of a ${CHANGES}-change stream loses nothing; duplicates only from the unacknowledged batch`, async () => {
-    const { cfg, table, topic, collector } = await setup('crash');
+    const { cfg, table, topic, collector, db } = await capture.setup('crash');
     const file = writeConfigFile(cfg);
-    let child = spawnFieldsync(['capture', '--config', file]);
-    children.push(child);
+    let child = capture.spawn(['capture', '--config', file]);
 
     const rows = CHANGES / 2;
     const chunk = 500;
@@ -84,8 +42,7 @@ describe(`capture process killed with SIGKILL (${KIND === 'pg' ? 'PostgreSQL' : 
           child.kill('SIGKILL');
           expect(await exited(child)).toBe(null); // killed by the signal, no exit code
           killed = true;
-          child = spawnFieldsync(['capture', '--config', file]);
-          children.push(child);
+          child = capture.spawn(['capture', '--config', file]);
         }
       }
       // make sure the capture is mid-stream when it is killed, even on a fast writer
@@ -95,8 +52,7 @@ describe(`capture process killed with SIGKILL (${KIND === 'pg' ? 'PostgreSQL' : 
       child.kill('SIGKILL');
       await exited(child);
       killed = true;
-      child = spawnFieldsync(['capture', '--config', file]);
-      children.push(child);
+      child = capture.spawn(['capture', '--config', file]);
     }
     const positions = () => new Set(collector.of(topic).map((e) => e.event.position));
     await waitFor(`all ${CHANGES} changes in Kafka`, () => positions().size >= CHANGES, 120_000, 250).catch((e: unknown) => {

@@ -12,11 +12,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Consumer, Kafka } from 'kafkajs';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { EventCodec } from '../../lib/avro/codec.js';
+import { installOutbox, uninstallOutbox } from '../../lib/capture/install.js';
 import type { CaptureConfig, FieldsyncConfig } from '../../lib/config/schema.js';
 import type { ChangeEvent } from '../../lib/event/change-event.js';
 import { createKafka, ensureTopics, topicName } from '../../lib/kafka/client.js';
+import type { Db } from '../../lib/dialect/dialect.js';
+import { openDb } from '../../lib/dialect/index.js';
 import { openMysql } from '../../lib/dialect/mysql/db.js';
 import type { TableSchema } from '../../lib/types.js';
 import { stack, stackConfig, uniqueName, waitFor } from './helpers.js';
@@ -157,4 +161,89 @@ export function spawnFieldsync(args: string[]): ChildProcess & { output: string[
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** One table under outbox capture: its config, its topic and a collector reading that topic. */
+export interface CapturedTable {
+  cfg: FieldsyncConfig;
+  table: string;
+  topic: string;
+  collector: TopicCollector;
+  /** The source database the table is in. */
+  db: Db;
+}
+
+export interface OutboxCaptureFixture {
+  /** The private place of the outbox (set before the first test). */
+  readonly source: CaptureTestSource;
+  /** Creates a table `(id int PRIMARY KEY, v int NOT NULL)` and installs the outbox for it (with `capture install` in a child process when viaCli). */
+  setup(prefix: string, capture?: Partial<CaptureConfig>, viaCli?: boolean): Promise<CapturedTable>;
+  /** A `fieldsync` child process, killed after the file if still running. */
+  spawn(args: string[]): ReturnType<typeof spawnFieldsync>;
+  /** The outbox position the capture checkpoint holds (0 before the first). */
+  checkpoint(): Promise<bigint>;
+}
+
+/**
+ * The fixture of the capture process tests (capture-crash, capture-kill): a private outbox
+ * source for the describe block it is called in; after it, children still running are
+ * killed, every table set up is uninstalled and dropped, and the private source is dropped.
+ */
+export function useOutboxCapture(kind: SourceKind, batchSize: number): OutboxCaptureFixture {
+  let source: CaptureTestSource;
+  let db: Db | undefined;
+  const children: ReturnType<typeof spawnFieldsync>[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    source = await captureSource(kind);
+  });
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const f of cleanups.reverse()) await f().catch(() => undefined);
+    if (db) {
+      // PostgreSQL: the private fieldsync schema (outbox, checkpoint); MariaDB: the private database, below
+      if (kind === 'pg') await db.execute(`DROP SCHEMA IF EXISTS "${source.isolation}" CASCADE`).catch(() => undefined);
+      await db.close();
+    }
+    await source?.drop();
+  });
+
+  const spawnChild = (args: string[]) => {
+    const child = spawnFieldsync(args);
+    children.push(child);
+    return child;
+  };
+
+  return {
+    get source() { return source; },
+    spawn: spawnChild,
+    async setup(prefix, capture = {}, viaCli = false) {
+      const table = uniqueName(prefix);
+      const cfg = captureConfig(source, [{ name: table, snapshot: false }], { batchSize, ...capture });
+      const src = (db ??= openDb(cfg.databases.src!));
+      await src.execute(`CREATE TABLE ${table} (id int PRIMARY KEY, v int NOT NULL)`);
+      if (viaCli) {
+        const install = spawnChild(['capture', 'install', '--config', writeConfigFile(cfg)]);
+        expect(await exited(install), install.output.join('')).toBe(0);
+        expect(install.output.join('')).toContain(`src: outbox installed; triggers on ${table}`);
+      } else {
+        await installOutbox(cfg, cfg.capture[0]!, src);
+      }
+      const topic = topicOfTable(cfg, table);
+      const collector = await TopicCollector.start(cfg, [topic]);
+      cleanups.push(async () => {
+        await collector.stop();
+        await uninstallOutbox(cfg, cfg.capture[0]!, src, false);
+        await src.execute(`DROP TABLE IF EXISTS ${table}`);
+      });
+      return { cfg, table, topic, collector, db: src };
+    },
+    async checkpoint() {
+      const checkpoints = kind === 'pg' ? `"${source.isolation}".capture_checkpoint` : 'fieldsync_capture_checkpoint';
+      if (!db) throw new Error('checkpoint() before setup(): the source database opens with the first table');
+      const rows = await db.query(`SELECT position FROM ${checkpoints} WHERE stream = 'outbox'`);
+      return rows[0] ? BigInt(String(rows[0].position)) : 0n;
+    },
+  };
 }
