@@ -11,46 +11,25 @@
  * The capture service's source side is in observability-readyz-capture.int.test.ts.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openMysql } from '../../lib/dialect/mysql/db.js';
 import { openPostgres } from '../../lib/dialect/postgres/db.js';
 import { topicName } from '../../lib/kafka/client.js';
 import { dbReachable } from '../../lib/observability/readiness.js';
 import { startServiceRuntime, type ServiceRuntime } from '../../lib/observability/runtime.js';
-import { EventPublisher, StreamModel, clientsStream, clientsTable, killAll, readCanonical, spawnFieldsync, writeTempConfig, type ServiceProcess } from '../support/applier-harness.js';
+import { EventPublisher, StreamModel, clientsStream, clientsTable, readCanonical, spawnFieldsync, writeTempConfig } from '../support/applier-harness.js';
 import { stack, stackConfig, uniqueName, waitFor } from '../support/helpers.js';
-import { freePort, startPrivateMariadb, startPrivatePostgres, type PrivateDb } from '../support/private-db.js';
+import { freePort, startPrivatePostgres, type PrivateDb } from '../support/private-db.js';
+import { usePrivateMariadb, waitForReadyz } from '../support/readyz.js';
 
-let maria: PrivateDb;
-const procs: ServiceProcess[] = [];
-const cleanup: (() => unknown)[] = [];
+const fixture = usePrivateMariadb();
+const { procs, cleanup } = fixture;
 
-beforeAll(async () => {
-  maria = await startPrivateMariadb({ databases: ['app'] });
-}, 120_000);
-afterAll(async () => {
-  await killAll(procs);
-  for (const c of cleanup.reverse()) await Promise.resolve().then(c).catch(() => undefined);
-  await maria?.destroy();
-});
-
-const readyz = async (port: number) => {
-  const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-  return { status: r.status, text: await r.text() };
-};
 const upValue = async (port: number, service: string) => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const m = new RegExp(`^fieldsync_up\\{service="${service}"\\} (\\d)`, 'm').exec(text);
   return m ? Number(m[1]) : undefined;
 };
-async function waitStatus(port: number, status: number, what: string, timeoutMs = 60_000) {
-  let last: { status: number; text: string } | undefined;
-  try {
-    return await waitFor(what, async () => { last = await readyz(port); return last.status === status ? last : undefined; }, timeoutMs, 200);
-  } catch (e) {
-    throw new Error(`${String(e)}; last /readyz answer: ${last ? `${last.status} ${last.text}` : 'none'}`);
-  }
-}
 
 describe('/readyz of the shared runtime follows its databases', () => {
   let pg: PrivateDb;
@@ -62,26 +41,26 @@ describe('/readyz of the shared runtime follows its databases', () => {
 
   it('not ready while PostgreSQL or MariaDB is stopped or killed, ready again when it is back', async () => {
     const pgDb = openPostgres(pg.url('app'), { poolSize: 1 });
-    const myDb = openMysql(maria.url('app'), { poolSize: 1 });
+    const myDb = openMysql(fixture.maria.url('app'), { poolSize: 1 });
     cleanup.push(() => pgDb.close(), () => myDb.close());
     rt = await startServiceRuntime({ service: 'readyz-test', http: { host: '127.0.0.1', port: 0 }, handleSignals: false, onStopped: () => undefined });
     cleanup.push(() => rt.shutdown('test end'));
     rt.addReadinessCheck('target postgres', dbReachable(pgDb, 1500));
     rt.addReadinessCheck('target mariadb', dbReachable(myDb, 1500));
     expect((await healthz(rt.port)).status).toBe(200);
-    await waitStatus(rt.port, 200, 'ready with both databases up');
+    await waitForReadyz(rt.port, 200, 'ready with both databases up');
     expect(await upValue(rt.port, 'readyz-test')).toBe(1);
 
-    for (const [db, label] of [[pg, 'target postgres'], [maria, 'target mariadb']] as const) {
+    for (const [db, label] of [[pg, 'target postgres'], [fixture.maria, 'target mariadb']] as const) {
       for (const mode of ['fast', 'kill'] as const) {
         await db.stop(mode);
-        const down = await waitStatus(rt.port, 503, `not ready after ${label} stopped (${mode})`);
+        const down = await waitForReadyz(rt.port, 503, `not ready after ${label} stopped (${mode})`);
         expect(down.text).toContain(`${label}: database`);
         expect(down.text).not.toContain(label === 'target postgres' ? 'target mariadb' : 'target postgres');
         expect(await upValue(rt.port, 'readyz-test')).toBe(0);
         expect((await healthz(rt.port)).status).toBe(200); // alive all along: no restart wanted
         await db.start();
-        await waitStatus(rt.port, 200, `ready after ${label} is back (${mode})`);
+        await waitForReadyz(rt.port, 200, `ready after ${label} is back (${mode})`);
         expect(await upValue(rt.port, 'readyz-test')).toBe(1);
       }
     }
@@ -102,7 +81,7 @@ describe('the applier service with its target on a private MariaDB', () => {
     const cfg = stackConfig({
       kafka: { brokers: stack.kafkaBrokers, topicPrefix: prefix, partitions: 3, deadLetterTopic: `${prefix}.dead-letter` },
       databases: {
-        target: { dialect: 'mysql', url: maria.url('app') },
+        target: { dialect: 'mysql', url: fixture.maria.url('app') },
         billing: { dialect: 'postgres', url: stack.pgUrl('fieldsync_test2') },
       },
       applier: [{ target: 'target', batchMaxWaitMs: 20, breaker: { timeoutMs: 3000, resetTimeoutMs: 1000, volumeThreshold: 2, errorThresholdPercentage: 50 }, tables: [{ from: 'billing.public.clients', into }] }],
@@ -117,17 +96,17 @@ describe('the applier service with its target on a private MariaDB', () => {
     await publisher.publish(stream.slice(0, 200));
     const p = spawnFieldsync(['applier', '--config', file.path]);
     procs.push(p);
-    await waitStatus(port, 200, 'the applier to be ready', 90_000);
+    await waitForReadyz(port, 200, 'the applier to be ready', 90_000);
 
-    await maria.stop('fast');
+    await fixture.maria.stop('fast');
     await publisher.publish(stream.slice(200));
-    const down = await waitStatus(port, 503, 'the applier to report not ready').catch((e: unknown) => { throw new Error(`${String(e)}\napplier output:\n${p.output()}`); });
+    const down = await waitForReadyz(port, 503, 'the applier to report not ready').catch((e: unknown) => { throw new Error(`${String(e)}\napplier output:\n${p.output()}`); });
     expect(down.text).toMatch(/target target/);
     expect(p.proc.exitCode).toBeNull(); // paused, not crashed
 
-    await maria.start();
-    await waitStatus(port, 200, 'the applier to be ready again', 90_000);
-    const db = openMysql(maria.url('app'), { poolSize: 1 });
+    await fixture.maria.start();
+    await waitForReadyz(port, 200, 'the applier to be ready again', 90_000);
+    const db = openMysql(fixture.maria.url('app'), { poolSize: 1 });
     cleanup.push(() => db.close());
     const model = new StreamModel(clientsTable());
     for (const e of stream) model.apply(e);
