@@ -15,9 +15,11 @@ import { openMysql } from '../../lib/dialect/mysql/db.js';
 import { openPostgres } from '../../lib/dialect/postgres/db.js';
 import { readTableSchema } from '../../lib/dialect/introspect.js';
 import { createKafka, topicName } from '../../lib/kafka/client.js';
+import type { ChangeEvent } from '../../lib/event/change-event.js';
 import { createSink } from '../../lib/sink/index.js';
+import type { SqlSink } from '../../lib/sink/sql-sink.js';
 import type { Sink } from '../../lib/sink.js';
-import type { TableSchema } from '../../lib/types.js';
+import type { Row, TableSchema } from '../../lib/types.js';
 import { clockTable, systemTable, tombTable } from '../../lib/merge/clock-layout.js';
 import {
   EventPublisher, StreamModel, clientsStream, clientsTable, endOffsets, offsetsAtEnd, readCanonical,
@@ -60,6 +62,38 @@ afterAll(async () => {
   await my.close();
 });
 
+/** A connected publisher of `source`'s changes as billing would publish them (closed after the file). */
+async function billingPublisher(cfg: FieldsyncConfig, source: TableSchema = clientsTable()): Promise<{ topic: string; source: TableSchema; publisher: EventPublisher }> {
+  const topic = topicName(cfg.kafka, 'billing', `${source.schema}.${source.name}`);
+  const publisher = new EventPublisher(cfg, topic, source);
+  await publisher.connect();
+  cleanup.push(() => publisher.close());
+  return { topic, source, publisher };
+}
+
+/** A connected, installed sink on a target (closed after the file). */
+async function openSink(cfg: FieldsyncConfig, target: 'maria' | 'pg'): Promise<SqlSink> {
+  const sink = createSink(cfg, target);
+  await sink.connect();
+  await sink.install();
+  cleanup.push(() => sink.close());
+  return sink;
+}
+
+/** The rows a target table must hold after `events`: the stream model's final state. */
+function expectedRows(source: TableSchema, events: ChangeEvent[]): Row[] {
+  const model = new StreamModel(source);
+  for (const e of events) model.apply(e);
+  return model.finalRows();
+}
+
+/** A target table in canonical form, sorted by key. */
+function targetRows(target: 'maria' | 'pg', source: TableSchema, into: string): Promise<Row[]> {
+  const db = dbOf(target);
+  const schema = target === 'pg' ? 'public' : '';
+  return readCanonical(db, { ...source, schema, name: into }, db.dialect.qualified({ schema, name: into }));
+}
+
 let kafka: Kafka;
 let admin: Admin;
 beforeAll(async () => {
@@ -73,18 +107,11 @@ describe.each(['maria', 'pg'] as const)('applier pipeline into %s', (target) => 
   it('applies a stream exactly, stores the end offsets, and continues after a stop where the target says', async () => {
     const into = uniqueName('clients');
     const cfg = configFor([{ target, from: 'billing.public.clients', into }]);
-    const topic = topicName(cfg.kafka, 'billing', 'public.clients');
-    const source = clientsTable();
+    const { topic, source, publisher } = await billingPublisher(cfg);
     const stream = clientsStream({ events: 3000, keys: 300, origin: 'billing', seed: target === 'pg' ? 7 : 8 });
-    const publisher = new EventPublisher(cfg, topic, source);
-    await publisher.connect();
-    cleanup.push(() => publisher.close());
     await publisher.publish(stream.slice(0, 2000));
 
-    const sink = createSink(cfg, target);
-    await sink.connect();
-    await sink.install();
-    cleanup.push(() => sink.close());
+    const sink = await openSink(cfg, target);
     const first = new ApplyPipeline({ config: cfg, applier: cfg.applier[0]!, sink });
     await first.start();
     await waitApplied(sink, first.consumerId, admin, topic);
@@ -98,14 +125,10 @@ describe.each(['maria', 'pg'] as const)('applier pipeline into %s', (target) => 
     cleanup.push(() => second.stop());
     await waitApplied(sink, second.consumerId, admin, topic);
 
-    const model = new StreamModel(source);
-    for (const e of stream) model.apply(e);
-    const db = dbOf(target);
-    const schema = target === 'pg' ? 'public' : '';
-    const targetTable = (await readTableSchema(db, schema, into))!;
-    const rows = await readCanonical(db, { ...source, schema, name: into }, db.dialect.qualified({ schema, name: into }));
+    const targetTable = (await readTableSchema(dbOf(target), target === 'pg' ? 'public' : '', into))!;
+    const rows = await targetRows(target, source, into);
     expect(targetTable.columns.map((c) => c.name)).toEqual(source.columns.map((c) => c.name));
-    expect(rows).toEqual(model.finalRows());
+    expect(rows).toEqual(expectedRows(source, stream));
     expect(rows.length).toBeGreaterThan(100);
     await second.stop();
   });
@@ -115,17 +138,10 @@ describe('positions come from the target, not from the consumer group', () => {
   it('re-applies everything after the target was reset, although the group committed the end', async () => {
     const into = uniqueName('restore');
     const cfg = configFor([{ target: 'maria', from: 'billing.public.clients', into }]);
-    const topic = topicName(cfg.kafka, 'billing', 'public.clients');
-    const source = clientsTable();
+    const { topic, source, publisher } = await billingPublisher(cfg);
     const stream = clientsStream({ events: 1500, keys: 200, origin: 'billing', seed: 21 });
-    const publisher = new EventPublisher(cfg, topic, source);
-    await publisher.connect();
-    cleanup.push(() => publisher.close());
     await publisher.publish(stream);
-    const sink = createSink(cfg, 'maria');
-    await sink.connect();
-    await sink.install();
-    cleanup.push(() => sink.close());
+    const sink = await openSink(cfg, 'maria');
     const first = new ApplyPipeline({ config: cfg, applier: cfg.applier[0]!, sink });
     await first.start();
     await waitApplied(sink, first.consumerId, admin, topic);
@@ -144,9 +160,7 @@ describe('positions come from the target, not from the consumer group', () => {
     await second.start();
     cleanup.push(() => second.stop());
     await waitApplied(sink, second.consumerId, admin, topic);
-    const model = new StreamModel(source);
-    for (const e of stream) model.apply(e);
-    expect(await readCanonical(my, { ...source, schema: '', name: into }, my.dialect.quote(into))).toEqual(model.finalRows());
+    expect(await targetRows('maria', source, into)).toEqual(expectedRows(source, stream));
     await second.stop();
   });
 });
@@ -155,11 +169,7 @@ describe('consumer identity, start position and stop when caught up (replay mode
   it('applies only what was published after a start time, under its own identity, and stops when caught up', async () => {
     const into = uniqueName('fromts');
     const cfg = configFor([{ target: 'maria', from: 'billing.public.clients', into }]);
-    const topic = topicName(cfg.kafka, 'billing', 'public.clients');
-    const source = clientsTable();
-    const publisher = new EventPublisher(cfg, topic, source);
-    await publisher.connect();
-    cleanup.push(() => publisher.close());
+    const { topic, source, publisher } = await billingPublisher(cfg);
     const before = clientsStream({ events: 300, keys: 50, origin: 'billing', seed: 41, firstId: 1n });
     const after = clientsStream({ events: 300, keys: 50, origin: 'billing', seed: 42, firstId: 1000n, startMicros: 1_780_000_000_000_000n });
     await publisher.publish(before);
@@ -169,10 +179,7 @@ describe('consumer identity, start position and stop when caught up (replay mode
     await waitFor('the clock to move past the start time', () => Date.now() > startAt, 1000, 2);
     await publisher.publish(after);
 
-    const sink = createSink(cfg, 'maria');
-    await sink.connect();
-    await sink.install();
-    cleanup.push(() => sink.close());
+    const sink = await openSink(cfg, 'maria');
     const replayId = uniqueName('replay');
     const pipeline = new ApplyPipeline({ config: cfg, applier: cfg.applier[0]!, sink, consumerId: replayId, startFrom: { kind: 'timestamp', timestampMs: startAt }, stopWhenCaughtUp: true });
     await pipeline.start();
@@ -180,9 +187,7 @@ describe('consumer identity, start position and stop when caught up (replay mode
     const ends = await endOffsets(admin, topic);
     expect(offsetsAtEnd(await sink.storedOffsets(replayId), topic, ends)).toBe(true);
     expect(await sink.storedOffsets(`fieldsync-applier-maria`).then((o) => o.filter((x) => x.topic === topic))).toEqual([]);
-    const model = new StreamModel(source);
-    for (const e of after) model.apply(e);
-    expect(await readCanonical(my, { ...source, schema: '', name: into }, my.dialect.quote(into))).toEqual(model.finalRows());
+    expect(await targetRows('maria', source, into)).toEqual(expectedRows(source, after));
 
     // a second run under the same identity is caught up at once and releases everything
     const again = new ApplyPipeline({ config: cfg, applier: cfg.applier[0]!, sink, consumerId: replayId, stopWhenCaughtUp: true });
@@ -197,11 +202,7 @@ describe('dead letters', () => {
     // the target's balance column is narrower than the source's: 123456.78 does not fit
     await my.execute(`CREATE TABLE ${my.dialect.quote(into)} (id BIGINT PRIMARY KEY, email VARCHAR(200), phone VARCHAR(40), balance DECIMAL(6,2), seen_at DATETIME(6))`);
     const cfg = configFor([{ target: 'maria', from: 'billing.public.clients', into }]);
-    const topic = topicName(cfg.kafka, 'billing', 'public.clients');
-    const source = clientsTable();
-    const publisher = new EventPublisher(cfg, topic, source);
-    await publisher.connect();
-    cleanup.push(() => publisher.close());
+    const { topic, publisher } = await billingPublisher(cfg);
     const t0 = 1_760_000_000_000_000n;
     const row = (id: bigint, balance: string) => ({ id, email: `e${id}@x.org`, phone: null, balance, seen_at: '2025-05-05 05:05:05.123456' });
     const ev = (id: bigint, balance: string, i: number) => ({ op: 'insert' as const, origin: 'billing', commitTimeMicros: t0 + BigInt(i), position: `outbox:${i}`, key: { id }, after: row(id, balance), changed: ['id', 'email', 'phone', 'balance', 'seen_at'] });
@@ -213,10 +214,7 @@ describe('dead letters', () => {
     ]);
     await publisher.publish([ev(4n, '123456.78', 4), ev(5n, '50.00', 5), ev(6n, '60.00', 6)]);
 
-    const sink = createSink(cfg, 'maria');
-    await sink.connect();
-    await sink.install();
-    cleanup.push(() => sink.close());
+    const sink = await openSink(cfg, 'maria');
     const pipeline = new ApplyPipeline({ config: cfg, applier: cfg.applier[0]!, sink });
     await pipeline.start();
     cleanup.push(() => pipeline.stop());
@@ -265,24 +263,14 @@ describe('schema evolution', () => {
       { target: 'pg', from: 'billing.public.clients', into: evolving, autoEvolve: true },
       { target: 'pg', from: 'billing.public.accounts', into: strict, autoEvolve: false },
     ]);
-    const topicA = topicName(cfg.kafka, 'billing', 'public.clients');
-    const topicB = topicName(cfg.kafka, 'billing', 'public.accounts');
-    const v1a = clientsTable('clients');
-    const v1b = clientsTable('accounts');
-    const pubA = new EventPublisher(cfg, topicA, v1a);
-    const pubB = new EventPublisher(cfg, topicB, v1b);
-    await pubA.connect();
-    await pubB.connect();
-    cleanup.push(() => pubA.close(), () => pubB.close());
+    const { topic: topicA, source: v1a, publisher: pubA } = await billingPublisher(cfg, clientsTable('clients'));
+    const { topic: topicB, source: v1b, publisher: pubB } = await billingPublisher(cfg, clientsTable('accounts'));
     const streamA = clientsStream({ events: 200, keys: 50, origin: 'billing', seed: 11 });
     const streamB = clientsStream({ events: 200, keys: 50, origin: 'billing', seed: 12 });
     await pubA.publish(streamA);
     await pubB.publish(streamB);
 
-    const sink = createSink(cfg, 'pg');
-    await sink.connect();
-    await sink.install();
-    cleanup.push(() => sink.close());
+    const sink = await openSink(cfg, 'pg');
     const pipeline = new ApplyPipeline({ config: cfg, applier: cfg.applier[0]!, sink });
     await pipeline.start();
     cleanup.push(() => pipeline.stop());
