@@ -35,5 +35,10 @@ EXPOSE 9464
 # /healthz answers while the process runs; compose and Kubernetes probe /readyz too
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "bin/fieldsync.mjs"]
+# --initial-old-space-size: without it V8 keeps shrinking the old generation's limit to just
+# above the live heap, and under a steady stream the capture ran a full mark-compact about
+# every 200 ms (44 in a 200,000-event run against 10 with it; CPU per event 32 -> 27 us).
+# The heap still grows only as it fills (NODE_OPTIONS' --max-old-space-size stays the cap);
+# V8 refuses this flag in NODE_OPTIONS, hence here.
+ENTRYPOINT ["node", "--initial-old-space-size=96", "bin/fieldsync.mjs"]
 CMD ["--help"]

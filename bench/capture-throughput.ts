@@ -13,6 +13,7 @@
  *   CAPTURE_BENCH_EVENTS=500000 npx tsx bench/capture-throughput.ts
  *   (BENCH_SCALE multiplies the default, as in bench/run.ts)
  *   CAPTURE_BENCH_SOURCES=postgres npx tsx bench/capture-throughput.ts   one source only
+ *   CAPTURE_BENCH_BATCH=2000 …                     another batchSize than the default
  *
  * Prints one JSON object: { postgres: { events, seconds, eventsPerSec }, mariadb: { … } }.
  */
@@ -43,7 +44,7 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
     databases: { src: kind === 'postgres'
       ? { dialect: 'postgres', url: stack.pgUrl(), fieldsyncSchema: isolation }
       : { dialect: 'mysql', url: stack.mysqlUrl(isolation) } },
-    capture: [{ source: 'src', mode: 'outbox', pollIntervalMs: 50, tables: [{ name: table, snapshot: false }] }],
+    capture: [{ source: 'src', mode: 'outbox', pollIntervalMs: 50, ...(process.env.CAPTURE_BENCH_BATCH ? { batchSize: Number(process.env.CAPTURE_BENCH_BATCH) } : {}), tables: [{ name: table, snapshot: false }] }],
   });
   const db = openDb(cfg.databases.src!);
   try {

@@ -40,8 +40,11 @@ import { startDebezium, type DebeziumPipeline } from './debezium/connect.js';
 import { resultsDir, scaled } from './support/env.js';
 import { BENCH_COLUMNS, benchRow, benchTableDdl } from './support/table.js';
 
-/** The node options the deployment files give capture and applier (deploy/k8s, deploy/compose). */
-export const SERVICE_NODE_ARGS = '--max-old-space-size=192';
+/**
+ * The node options the deployment gives capture and applier: NODE_OPTIONS of deploy/k8s and
+ * deploy/compose, and the image's entry point (Dockerfile: --initial-old-space-size).
+ */
+export const SERVICE_NODE_ARGS = '--max-old-space-size=192 --initial-old-space-size=96';
 
 export interface DrainResult {
   changes: number;

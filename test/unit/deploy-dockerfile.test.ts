@@ -2,7 +2,7 @@
  * The Dockerfile, checked without a Docker engine: parsed into instructions, it must be
  * multi-stage (the build stage runs `npm ci` and `npm run build`, the runtime stage only
  * copies dist/, bin/ and the pruned node_modules from it), run as a non-root user, start
- * `node bin/fieldsync.mjs`, and copy only paths that exist and that .dockerignore keeps
+ * `node bin/fieldsync.mjs` (with the V8 flag the benchmarks' services get too), and copy only paths that exist and that .dockerignore keeps
  * in the build context. The build output is what bin/fieldsync.mjs loads (dist/cli/fieldsync.js).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -52,8 +52,11 @@ describe('Dockerfile', () => {
   it('runs as a non-root user and starts node bin/fieldsync.mjs', () => {
     const user = inStage(last).filter((i) => i.op === 'USER').at(-1)?.args ?? 'root';
     expect(user).not.toMatch(/^(root|0)(:|$)/);
-    const entry = inStage(last).find((i) => i.op === 'ENTRYPOINT')?.args;
-    expect(JSON.parse(entry!)).toEqual(['node', 'bin/fieldsync.mjs']);
+    const entry = JSON.parse(inStage(last).find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
+    expect(entry).toEqual(['node', '--initial-old-space-size=96', 'bin/fieldsync.mjs']);
+    // the benchmarks run the services with the image's node flags (and the deployments' NODE_OPTIONS)
+    const benchArgs = /SERVICE_NODE_ARGS = '([^']*)'/.exec(readFileSync(join(REPO_ROOT, 'bench', 'end-to-end.ts'), 'utf8'))?.[1]?.split(' ');
+    expect(benchArgs).toEqual(expect.arrayContaining(entry.slice(1, -1)));
     expect(readFileSync(join(REPO_ROOT, 'bin', 'fieldsync.mjs'), 'utf8')).toContain("join(root, 'dist', 'cli', 'fieldsync.js')");
     const tsBuild = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { rootDir: string }; include: string[] };
     expect(tsBuild.compilerOptions.rootDir).toBe('.');
