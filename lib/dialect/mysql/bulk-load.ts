@@ -16,9 +16,8 @@ import { Readable, Transform } from 'node:stream';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { DataError, wrap } from '../../errors.js';
 import type { ColumnType, Value } from '../../types.js';
+import { renderBulkLines, type BulkColumn } from '../bulk-text.js';
 import { mysqlDialect } from './dialect.js';
-
-export interface BulkColumn { name: string; type: ColumnType }
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0' };
 const NEEDS_ESCAPE = /[\\\n\r\t\0]/;
@@ -37,18 +36,9 @@ export function mysqlLoadField(v: Value, t: ColumnType): string {
   return NEEDS_ESCAPE.test(v) ? v.replace(ESCAPE_ALL, (c) => ESCAPES[c]!) : v;
 }
 
+/** Render rows (values in column order) as LOAD DATA lines. */
 export function mysqlLoadText(rows: readonly (readonly Value[])[], columns: readonly BulkColumn[]): string {
-  const parts: string[] = new Array<string>(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    let line = '';
-    for (let c = 0; c < columns.length; c++) {
-      if (c > 0) line += '\t';
-      line += mysqlLoadField(row[c] ?? null, columns[c]!.type);
-    }
-    parts[r] = line;
-  }
-  return parts.length ? `${parts.join('\n')}\n` : '';
+  return renderBulkLines(rows, columns, mysqlLoadField);
 }
 
 /** The LOAD DATA statement for `columns` (exported for unit tests). */

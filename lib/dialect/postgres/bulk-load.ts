@@ -16,9 +16,8 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { wrap } from '../../errors.js';
 import type { ColumnType, Value } from '../../types.js';
+import { renderBulkLines, type BulkColumn } from '../bulk-text.js';
 import { postgresDialect } from './dialect.js';
-
-export interface BulkColumn { name: string; type: ColumnType }
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 const NEEDS_ESCAPE = /[\\\n\r\t]/;
@@ -45,17 +44,7 @@ export function pgCopyField(v: Value, t: ColumnType): string {
 
 /** Render rows (values in column order) as COPY text lines. */
 export function pgCopyText(rows: readonly (readonly Value[])[], columns: readonly BulkColumn[]): string {
-  const parts: string[] = new Array<string>(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    let line = '';
-    for (let c = 0; c < columns.length; c++) {
-      if (c > 0) line += '\t';
-      line += pgCopyField(row[c] ?? null, columns[c]!.type);
-    }
-    parts[r] = line;
-  }
-  return parts.length ? `${parts.join('\n')}\n` : '';
+  return renderBulkLines(rows, columns, pgCopyField);
 }
 
 /**
