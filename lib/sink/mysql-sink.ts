@@ -32,7 +32,7 @@ import {
 import { loadDataSql } from '../dialect/mysql/bulk-load.js';
 import { stampTriggerBodies, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
 import { DataError, FieldsyncError } from '../errors.js';
-import { systemTable, tombTable } from '../merge/clock-layout.js';
+import { tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
 import type { MergeOutcome, TopicOffset } from '../sink.js';
@@ -277,17 +277,12 @@ export class MysqlSink extends SqlSink {
     this.rowAlias ??= supportsRowAlias(version);
   }
 
-  private get offsetsTable(): string {
-    return systemTable(d, this.options.fieldsyncSchema, 'offsets');
-  }
-
   async install(): Promise<void> {
     await this.db.execute(createOffsetsTableSql(this.offsetsTable));
   }
 
-  async storedOffsets(consumer: string): Promise<TopicOffset[]> {
-    const rows = await this.db.query(storedOffsetsSql(this.offsetsTable), [consumer]);
-    return rows.map((r) => ({ topic: String(r.topic), partition: Number(r.partition), nextOffset: String(r.next_offset) }));
+  protected storedOffsetsQuery(offsetsTable: string): string {
+    return storedOffsetsSql(offsetsTable);
   }
 
   protected ddl(): TableDdl {

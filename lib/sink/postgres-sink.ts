@@ -21,7 +21,7 @@ import {
   insertRowsSql, lockRowsSql, moveRowsSql, readClocksSql, storedOffsetsSql, updateRowsSql, upsertClocksSql, upsertOffsetsSql,
 } from '../dialect/postgres/merge-sql.js';
 import { stampFunctionBody, stampFunctionName, stampTriggerName, stampTriggerSqls } from '../dialect/postgres/stamp-triggers.js';
-import { clockTable, systemTable, tombTable } from '../merge/clock-layout.js';
+import { clockTable, tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
 import type { MergePlan, PlannedRow } from '../merge/plan.js';
 import type { MergeOutcome, TopicOffset } from '../sink.js';
@@ -76,10 +76,6 @@ export class PostgresSink extends SqlSink {
     return out;
   }
 
-  private get offsetsTable(): string {
-    return systemTable(d, this.options.fieldsyncSchema, 'offsets');
-  }
-
   async install(): Promise<void> {
     await this.withDdlLock(async (tx) => {
       await tx.execute(createSchemaSql(this.options.fieldsyncSchema));
@@ -87,9 +83,8 @@ export class PostgresSink extends SqlSink {
     });
   }
 
-  async storedOffsets(consumer: string): Promise<TopicOffset[]> {
-    const rows = await this.db.query(storedOffsetsSql(this.offsetsTable), [consumer]);
-    return rows.map((r) => ({ topic: String(r.topic), partition: Number(r.partition), nextOffset: String(r.next_offset) }));
+  protected storedOffsetsQuery(offsetsTable: string): string {
+    return storedOffsetsSql(offsetsTable);
   }
 
   protected ddl(): TableDdl {

@@ -16,7 +16,7 @@ import type { Db, DbRow } from '../dialect/dialect.js';
 import { readTableSchema } from '../dialect/introspect.js';
 import { DataError, errorMessage, FieldsyncError, isRetriable, wrap } from '../errors.js';
 import { logger } from '../log.js';
-import { clockTable, DELETE_STAMP, fieldColumns, INSERT_STAMP, RESERVED_COLUMNS, tombTable } from '../merge/clock-layout.js';
+import { clockTable, DELETE_STAMP, fieldColumns, INSERT_STAMP, RESERVED_COLUMNS, systemTable, tombTable } from '../merge/clock-layout.js';
 import { foldEvents } from '../merge/fold.js';
 import type { FoldedTable } from '../merge/fold.js';
 import { planMerge } from '../merge/plan.js';
@@ -103,8 +103,9 @@ export abstract class SqlSink implements Sink {
   }
 
   abstract install(): Promise<void>;
-  abstract storedOffsets(consumer: string): Promise<TopicOffset[]>;
   protected abstract ddl(): TableDdl;
+  /** The dialect's query of one consumer's rows in `offsetsTable` (its one parameter: the consumer). */
+  protected abstract storedOffsetsQuery(offsetsTable: string): string;
   /** Run DDL serialised against other fieldsync processes preparing the same database. */
   protected abstract withDdlLock<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /** (Re)install the local-edit triggers when missing or out of date. */
@@ -124,6 +125,16 @@ export abstract class SqlSink implements Sink {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+
+  /** fieldsync's offsets table in this target (in the fieldsync schema where the dialect has one). */
+  protected get offsetsTable(): string {
+    return systemTable(this.db.dialect, this.options.fieldsyncSchema, 'offsets');
+  }
+
+  async storedOffsets(consumer: string): Promise<TopicOffset[]> {
+    const rows = await this.db.query(this.storedOffsetsQuery(this.offsetsTable), [consumer]);
+    return rows.map((r) => ({ topic: String(r.topic), partition: Number(r.partition), nextOffset: String(r.next_offset) }));
   }
 
   // ---------------------------------------------------------------- prepareTable
