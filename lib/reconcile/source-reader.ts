@@ -21,6 +21,8 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import type { Connection as CoreConnection } from 'mysql2';
+import type mysql from 'mysql2/promise';
+import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Db } from '../dialect/dialect.js';
 import type { MysqlDbHandle } from '../dialect/mysql/db.js';
@@ -52,6 +54,54 @@ function versionMicros(v: unknown, col: ColumnSpec, fallback: bigint): bigint {
   throw new DataError(`version column "${col.name}" must be a timestamp or a date, not ${col.type.kind}`);
 }
 
+/** What a snapshot runs on: a pooled connection of either driver. */
+interface SnapshotConnection {
+  query(sql: string): Promise<unknown>;
+  release(): void;
+}
+
+/**
+ * Starts a snapshot on `conn` with `begin` (which returns the source clock at the snapshot)
+ * and sets the read up with `use`. `close` ends the transaction and releases the connection
+ * the first time it is called (the read calls it when done, the caller may too). If `begin`
+ * or `use` throws, the snapshot is closed and the error rethrown with the table's name.
+ */
+async function openSnapshot<C extends SnapshotConnection, T>(
+  conn: C,
+  table: string,
+  begin: (conn: C) => Promise<bigint>,
+  use: (readStart: bigint, close: () => Promise<void>) => Promise<T>,
+): Promise<T> {
+  let open = true;
+  const close = async () => {
+    if (!open) return;
+    open = false;
+    await conn.query('ROLLBACK').catch(() => undefined);
+    conn.release();
+  };
+  try {
+    return await use(await begin(conn), close);
+  } catch (e) {
+    await close();
+    throw wrap(`unable to open a snapshot of source table ${table}`, e);
+  }
+}
+
+/** PostgreSQL: a REPEATABLE READ, READ ONLY transaction; returns its clock_timestamp() in µs. */
+async function beginPgSnapshot(client: pg.PoolClient): Promise<bigint> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const t = await client.query<{ t: string }>(`SELECT floor(extract(epoch from clock_timestamp()) * 1000000)::bigint AS t`);
+  return BigInt(t.rows[0]!.t);
+}
+
+/** MySQL: a consistent-snapshot, READ ONLY transaction; returns its NOW(6) in µs. */
+async function beginMysqlSnapshot(conn: mysql.PoolConnection): Promise<bigint> {
+  await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+  const [t] = await conn.query(`SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) AS t`);
+  return BigInt(String((t as { t: unknown }[])[0]!.t));
+}
+
 /** Open a snapshot of `table` and stream `columns` (+ version) from it. */
 export async function readSource(db: Db, table: TableSchema, columns: readonly ColumnSpec[], versionColumn: string | undefined, batchRows: number): Promise<SourceRead> {
   const d = db.dialect;
@@ -70,17 +120,7 @@ export async function readSource(db: Db, table: TableSchema, columns: readonly C
 
   if (d.name === 'postgres') {
     const client = await (db as PostgresDb).client();
-    let open = true;
-    const close = async () => {
-      if (!open) return;
-      open = false;
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
-    };
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const t = await client.query<{ t: string }>(`SELECT floor(extract(epoch from clock_timestamp()) * 1000000)::bigint AS t`);
-      const readStart = BigInt(t.rows[0]!.t);
+    return openSnapshot(client, d.qualified(table), beginPgSnapshot, async (readStart, close) => {
       await client.query(`DECLARE fs_reconcile_read NO SCROLL CURSOR FOR ${sql}`);
       async function* batches(): AsyncGenerator<Value[][]> {
         try {
@@ -96,26 +136,12 @@ export async function readSource(db: Db, table: TableSchema, columns: readonly C
         }
       }
       return { readStartMicros: readStart, batches: batches(), close };
-    } catch (e) {
-      await close();
-      throw wrap(`unable to open a snapshot of source table ${d.qualified(table)}`, e);
-    }
+    });
   }
 
   if (d.name === 'mysql') {
     const conn = await (db as MysqlDbHandle).connection();
-    let open = true;
-    const close = async () => {
-      if (!open) return;
-      open = false;
-      await conn.query('ROLLBACK').catch(() => undefined);
-      conn.release();
-    };
-    try {
-      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-      const [t] = await conn.query(`SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) AS t`);
-      const readStart = BigInt(String((t as { t: unknown }[])[0]!.t));
+    return openSnapshot(conn, d.qualified(table), beginMysqlSnapshot, async (readStart, close) => {
       const core = conn.connection as unknown as CoreConnection;
       async function* batches(): AsyncGenerator<Value[][]> {
         const stream = core.query({ sql, rowsAsArray: true }).stream({ highWaterMark: Math.min(batchRows, 10_000) });
@@ -134,10 +160,7 @@ export async function readSource(db: Db, table: TableSchema, columns: readonly C
         }
       }
       return { readStartMicros: readStart, batches: batches(), close };
-    } catch (e) {
-      await close();
-      throw wrap(`unable to open a snapshot of source table ${d.qualified(table)}`, e);
-    }
+    });
   }
   throw new FieldsyncError(`reading a ${d.name} source table for a refresh needs the ${d.name} dialect module, which is not available here`);
 }
@@ -176,17 +199,7 @@ export async function copySourceText(db: PostgresDb, table: TableSchema, columns
     throw new DataError(`version column "${versionCol.name}" must be a timestamp or a date, not ${versionCol.type.kind}`);
   }
   const client = await db.client();
-  let open = true;
-  const close = async () => {
-    if (!open) return;
-    open = false;
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
-  };
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const t = await client.query<{ t: string }>(`SELECT floor(extract(epoch from clock_timestamp()) * 1000000)::bigint AS t`);
-    const readStart = BigInt(t.rows[0]!.t);
+  return openSnapshot(client, d.qualified(table), beginPgSnapshot, async (readStart, close) => {
     // integers computed here (epoch, origin code, the read start's stamp), not data
     const fallback = stampOf(readStart, origin).toString();
     const versionExpr = versionCol
@@ -198,8 +211,5 @@ export async function copySourceText(db: PostgresDb, table: TableSchema, columns
     stream.on('error', (e) => text.destroy(wrap(`unable to read source table ${d.qualified(table)}`, e)));
     stream.pipe(text);
     return { readStartMicros: readStart, text, rowCount: () => stream.rowCount, close };
-  } catch (e) {
-    await close();
-    throw wrap(`unable to open a snapshot of source table ${d.qualified(table)}`, e);
-  }
+  });
 }
