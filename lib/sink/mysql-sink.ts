@@ -27,7 +27,7 @@ import { addColumnSqls, backfillClockSql, createClockTableSql, createOffsetsTabl
 import { mysqlDialect } from '../dialect/mysql/dialect.js';
 import {
   STAGE_OP, createStageSql, deleteByStageSql, dropStageSql, insertRowsSql, insertStageSql, lockRowsSql, moveFromStageSql,
-  readClocksSql, storedOffsetsSql, updateFromStageSql, upsertClocksSql, upsertOffsetsSql, upsertWinnersSql,
+  readClocksSql, updateFromStageSql, upsertClocksSql, upsertOffsetsSql, upsertWinnersSql,
 } from '../dialect/mysql/merge-sql.js';
 import { loadDataSql } from '../dialect/mysql/bulk-load.js';
 import { stampTriggerBodies, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
@@ -279,10 +279,6 @@ export class MysqlSink extends SqlSink {
 
   async install(): Promise<void> {
     await this.db.execute(createOffsetsTableSql(this.offsetsTable));
-  }
-
-  protected storedOffsetsQuery(offsetsTable: string): string {
-    return storedOffsetsSql(offsetsTable);
   }
 
   protected ddl(): TableDdl {

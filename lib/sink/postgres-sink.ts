@@ -18,7 +18,7 @@ import type { Db, DbRow } from '../dialect/dialect.js';
 import { createClockTableSql, createOffsetsTableSql, createSchemaSql, createTableSql, createTombTableSql, addColumnSqls, backfillClockSql } from '../dialect/postgres/ddl.js';
 import { postgresDialect } from '../dialect/postgres/dialect.js';
 import {
-  insertRowsSql, lockRowsSql, moveRowsSql, readClocksSql, storedOffsetsSql, updateRowsSql, upsertClocksSql, upsertOffsetsSql,
+  insertRowsSql, lockRowsSql, moveRowsSql, readClocksSql, updateRowsSql, upsertClocksSql, upsertOffsetsSql,
 } from '../dialect/postgres/merge-sql.js';
 import { stampFunctionBody, stampFunctionName, stampTriggerName, stampTriggerSqls } from '../dialect/postgres/stamp-triggers.js';
 import { clockTable, tombTable } from '../merge/clock-layout.js';
@@ -38,7 +38,6 @@ const DDL_LOCK_KEY = '448378430572';
 /** Keys from which a table batch is merged set-based (below, its larger statement costs more to plan than it saves). */
 export const PG_SET_MIN_ROWS = 200;
 
-
 const d = postgresDialect;
 
 const ddl: TableDdl = {
@@ -50,7 +49,6 @@ const ddl: TableDdl = {
 };
 
 export class PostgresSink extends SqlSink {
-
   constructor(target: string, db: Db, options: SinkOptions) {
     super(target, db, options, PG_SET_MIN_ROWS);
   }
@@ -81,10 +79,6 @@ export class PostgresSink extends SqlSink {
       await tx.execute(createSchemaSql(this.options.fieldsyncSchema));
       await tx.execute(createOffsetsTableSql(this.offsetsTable));
     });
-  }
-
-  protected storedOffsetsQuery(offsetsTable: string): string {
-    return storedOffsetsSql(offsetsTable);
   }
 
   protected ddl(): TableDdl {

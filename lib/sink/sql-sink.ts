@@ -104,8 +104,6 @@ export abstract class SqlSink implements Sink {
 
   abstract install(): Promise<void>;
   protected abstract ddl(): TableDdl;
-  /** The dialect's query of one consumer's rows in `offsetsTable` (its one parameter: the consumer). */
-  protected abstract storedOffsetsQuery(offsetsTable: string): string;
   /** Run DDL serialised against other fieldsync processes preparing the same database. */
   protected abstract withDdlLock<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /** (Re)install the local-edit triggers when missing or out of date. */
@@ -133,7 +131,9 @@ export abstract class SqlSink implements Sink {
   }
 
   async storedOffsets(consumer: string): Promise<TopicOffset[]> {
-    const rows = await this.db.query(this.storedOffsetsQuery(this.offsetsTable), [consumer]);
+    const d = this.db.dialect;
+    const rows = await this.db.query(
+      `SELECT topic, ${d.quote('partition')}, next_offset FROM ${this.offsetsTable} WHERE consumer = ${d.param(1)} ORDER BY topic, ${d.quote('partition')}`, [consumer]);
     return rows.map((r) => ({ topic: String(r.topic), partition: Number(r.partition), nextOffset: String(r.next_offset) }));
   }
 

@@ -153,7 +153,3 @@ export function upsertOffsetsSql(offsetsTable: string, rows: number, rowAlias: b
   const next = rowAlias ? `${NEW}.next_offset` : 'VALUES(next_offset)';
   return `INSERT INTO ${offsetsTable} (consumer, topic, \`partition\`, next_offset) VALUES ${new Array<string>(rows).fill('(?, ?, ?, ?)').join(', ')}${rowAlias ? ` AS ${NEW}` : ''} ON DUPLICATE KEY UPDATE next_offset = ${next}, updated_at = CURRENT_TIMESTAMP(6)`;
 }
-
-export function storedOffsetsSql(offsetsTable: string): string {
-  return `SELECT topic, \`partition\`, next_offset FROM ${offsetsTable} WHERE consumer = ? ORDER BY topic, \`partition\``;
-}

@@ -137,7 +137,3 @@ export function upsertOffsetsSql(offsetsTable: string): string {
   SELECT c, t, p, n, now() FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[]) AS x(c, t, p, n)
   ON CONFLICT (consumer, topic, "partition") DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at`;
 }
-
-export function storedOffsetsSql(offsetsTable: string): string {
-  return `SELECT topic, "partition", next_offset FROM ${offsetsTable} WHERE consumer = $1 ORDER BY topic, "partition"`;
-}
