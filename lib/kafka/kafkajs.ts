@@ -315,11 +315,13 @@ function installLinearProduce(): KafkaJSOriginals {
     throw new Error('unable to install the linear KafkaJS produce path: kafkajs was loaded before lib/kafka/kafkajs.ts; import KafkaJS values only from lib/kafka/kafkajs.ts');
   }
   // one way for all five: the original read from the cache, a fresh function installed in
-  // its place, marked and carrying the original (for the tests and a second load)
+  // its place, marked and carrying the original (for the tests and a second load). The fresh
+  // function is a bound copy, so marking it never mutates an exported function, and a call
+  // (once per record, for some) goes straight through, with no rest/spread array.
   const replace = <F extends (...args: never[]) => unknown>(path: string, fast: (original: F) => F): F => {
     const original = require(path) as F;
     const impl = fast(original); // built once, not per call
-    const installed = (...args: Parameters<F>) => impl(...args);
+    const installed = impl.bind(undefined) as F;
     Object.defineProperty(installed, 'name', { value: impl.name });
     cache[path]!.exports = Object.assign(installed, { [PATCHED]: true as const, original });
     return original;
