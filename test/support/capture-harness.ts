@@ -16,12 +16,14 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { EventCodec } from '../../lib/avro/codec.js';
 import { installOutbox, uninstallOutbox } from '../../lib/capture/install.js';
+import { CHECKPOINT_TABLE, STREAM_CHECKPOINT } from '../../lib/capture/outbox-layout.js';
 import type { CaptureConfig, FieldsyncConfig } from '../../lib/config/schema.js';
 import type { ChangeEvent } from '../../lib/event/change-event.js';
 import { createKafka, ensureTopics, topicName } from '../../lib/kafka/client.js';
 import type { Db } from '../../lib/dialect/dialect.js';
 import { openDb } from '../../lib/dialect/index.js';
 import { openMysql } from '../../lib/dialect/mysql/db.js';
+import { systemTable } from '../../lib/merge/clock-layout.js';
 import type { TableSchema } from '../../lib/types.js';
 import { stack, stackConfig, uniqueName, waitFor } from './helpers.js';
 
@@ -240,9 +242,9 @@ export function useOutboxCapture(kind: SourceKind, batchSize: number): OutboxCap
       return { cfg, table, topic, collector, db: src };
     },
     async checkpoint() {
-      const checkpoints = kind === 'pg' ? `"${source.isolation}".capture_checkpoint` : 'fieldsync_capture_checkpoint';
       if (!db) throw new Error('checkpoint() before setup(): the source database opens with the first table');
-      const rows = await db.query(`SELECT position FROM ${checkpoints} WHERE stream = 'outbox'`);
+      const d = db.dialect;
+      const rows = await db.query(`SELECT position FROM ${systemTable(d, source.isolation, CHECKPOINT_TABLE)} WHERE stream = ${d.param(1)}`, [STREAM_CHECKPOINT]);
       return rows[0] ? BigInt(String(rows[0].position)) : 0n;
     },
   };
