@@ -61,9 +61,11 @@ function configDoc(kafkaBrokers: string[], prefix: string, dlq: string, pgUrl: s
       { source: 'pg', mode: 'outbox', pollIntervalMs: 100, tables: [{ name: 'public.clients', snapshot: false }, { name: 'public.accounts', snapshot: false }] },
       { source: 'maria', mode: 'outbox', pollIntervalMs: 100, tables: [{ name: 'clients', snapshot: false }] },
     ],
+    // a short session: after a kill -9 the group gives the dead member's partitions to its
+    // successor within seconds (the default 30 s would be most of the CI run's settle time)
     applier: [
-      { target: 'maria', tables: [{ from: 'pg.public.clients', into: 'clients' }, { from: 'pg.public.accounts', into: 'accounts' }] },
-      { target: 'pg', tables: [{ from: 'maria.clients', into: 'public.clients' }] },
+      { target: 'maria', sessionTimeoutMs: 10_000, tables: [{ from: 'pg.public.clients', into: 'clients' }, { from: 'pg.public.accounts', into: 'accounts' }] },
+      { target: 'pg', sessionTimeoutMs: 10_000, tables: [{ from: 'maria.clients', into: 'public.clients' }] },
     ],
     reconciler: { jobs: [{ source: 'pg', table: 'public.accounts', target: 'maria', into: 'accounts' }] },
     http: { host: '127.0.0.1', port: 0 },
