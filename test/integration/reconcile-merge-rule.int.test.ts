@@ -8,7 +8,7 @@
  * chosen fields is set to v + one tick (newer: live keeps the field), v (a tie: the source
  * wins) or v − one tick (older: the source wins); a row the target edited and then deleted
  * stays deleted with its kept value in the tomb; a target-only column always keeps its live
- * value and clock. The second refresh must leave exactly those values and clocks, report
+ * value and clock, and a row new at the source gets the column's default. The second refresh must leave exactly those values and clocks, report
  * the kept fields, and leave no scratch column behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,8 +76,9 @@ for (const kind of ['mysql', 'postgres'] as const satisfies readonly TargetKind[
       const v = new Map([...(await stamps(clock))].map(([id, c]) => [id, c[INSERT_STAMP]!]));
       const tick = ORIGIN_SPACE;
 
-      // a target-only column, set by the target's users on every row (extends clock and tomb)
-      await target.execute(`ALTER TABLE ${q(targetTable)} ADD COLUMN note VARCHAR(50) NULL`);
+      // a target-only column, set by the target's users on every row (extends clock and tomb);
+      // a row new at the source gets its default
+      await target.execute(`ALTER TABLE ${q(targetTable)} ADD COLUMN note VARCHAR(50) NULL DEFAULT 'no note'`);
       const sink = createSink(cfg, 'invoice');
       try {
         await sink.connect();
@@ -101,6 +102,8 @@ for (const kind of ['mysql', 'postgres'] as const satisfies readonly TargetKind[
       // 7: the target's users edited email, then deleted the row (after the source's version)
       await user.execute(`UPDATE ${q(targetTable)} SET email = 'live 7' WHERE id = 7`);
       await user.execute(`DELETE FROM ${q(targetTable)} WHERE id = 7`);
+      // 9: a row new at the source
+      await source.execute(`INSERT INTO ${sourceTable} VALUES (${ROWS + 1}, 'name 9', 'email 9', 'phone 9', timestamptz '2025-01-02 00:00:00+00')`);
       const before = await stamps(clock);
 
       const r = await refreshTable(cfg, job);
@@ -116,6 +119,7 @@ for (const kind of ['mysql', 'postgres'] as const satisfies readonly TargetKind[
       Object.assign(expected.get(7)!, { email: 'live 7' });
       const deleted = expected.get(7)!;
       expected.delete(7);
+      expected.set(ROWS + 1, { name: 'name 9', email: 'email 9', phone: 'phone 9', note: 'no note' });
       expect(await values(targetTable)).toEqual(expected);
       expect(await values(tomb)).toEqual(new Map([[7, deleted]]));
 
@@ -142,7 +146,7 @@ for (const kind of ['mysql', 'postgres'] as const satisfies readonly TargetKind[
 
       // and a next refresh builds its stage from it as usual: nothing kept that is not newer
       const third = await refreshTable(cfg, job);
-      expect(third.rowsAfter).toBe(ROWS - 1);
+      expect(third.rowsAfter).toBe(ROWS);
       expect(await values(targetTable)).toEqual(expected);
     });
   });
