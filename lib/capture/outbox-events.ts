@@ -38,6 +38,14 @@ export function outboxRowFromArray(a: readonly unknown[]): OutboxRow {
   return outboxRowFromDb({ seq: a[0], table_schema: a[1], table_name: a[2], op: a[3], changed: a[4], old_row: a[5], new_row: a[6], origin: a[7], commit_micros: a[8] });
 }
 
+// Module-level helpers, not closures per row: the capture calls these for every outbox row
+// (and a closure per call is a function object per row, plus tsx's name-keeping wrapper).
+const text = (v: unknown): string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+
+function changeOf(r: OutboxRow, table: TableSchema, source: string, position: string, op: ChangeEvent['op'], key: Row, after: Row | null, changed: string[]): TableChange {
+  return { table, source, event: { op, origin: r.origin, commitTimeMicros: r.commitMicros, position, key, after, changed } };
+}
+
 /** Normalise a driver row of the outbox table. */
 export function outboxRowFromDb(r: Record<string, unknown>): OutboxRow {
   const op = String(r.op);
@@ -45,7 +53,6 @@ export function outboxRowFromDb(r: Record<string, unknown>): OutboxRow {
   let changed: string[] | null = null;
   if (Array.isArray(r.changed)) changed = r.changed.map(String);
   else if (typeof r.changed === 'string') changed = JSON.parse(r.changed) as string[];
-  const text = (v: unknown): string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
   return {
     seq: BigInt(String(r.seq)),
     tableSchema: String(r.table_schema),
@@ -85,17 +92,14 @@ function decodeImage(r: OutboxRow, text: string | null, what: string, table: Tab
 
 export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string, dialect: DialectName): DecodedOutboxRow {
   const position = `outbox:${r.seq}`;
-  const ev = (op: ChangeEvent['op'], key: Row, after: Row | null, changed: string[]): TableChange => ({
-    table, source, event: { op, origin: r.origin, commitTimeMicros: r.commitMicros, position, key, after, changed },
-  });
   const unknown: string[] = []; // rarely filled: no Set per row
   const changes: TableChange[] = [];
   if (r.op === 'I') {
     const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
-    changes.push(ev('insert', keyOf(n, table, r.seq), n, Object.keys(n)));
+    changes.push(changeOf(r, table, source, position, 'insert', keyOf(n, table, r.seq), n, Object.keys(n)));
   } else if (r.op === 'D') {
     const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
-    changes.push(ev('delete', keyOf(o, table, r.seq), null, []));
+    changes.push(changeOf(r, table, source, position, 'delete', keyOf(o, table, r.seq), null, []));
   } else {
     const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
     const changed: string[] = [];
@@ -105,10 +109,10 @@ export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string
     }
     if (changed.some((c) => table.key.includes(c))) {
       const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
-      changes.push(ev('delete', keyOf(o, table, r.seq), null, []));
-      changes.push(ev('insert', keyOf(n, table, r.seq), n, Object.keys(n)));
+      changes.push(changeOf(r, table, source, position, 'delete', keyOf(o, table, r.seq), null, []));
+      changes.push(changeOf(r, table, source, position, 'insert', keyOf(n, table, r.seq), n, Object.keys(n)));
     } else {
-      changes.push(ev('update', keyOf(n, table, r.seq), n, changed));
+      changes.push(changeOf(r, table, source, position, 'update', keyOf(n, table, r.seq), n, changed));
     }
   }
   return { changes, unknownColumns: unknown.length === 0 ? unknown : [...new Set(unknown)] };

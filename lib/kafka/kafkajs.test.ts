@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { crc32c, fastRecordDecoder, fastRecordEncoder, groupMessagesPerPartition, kafkajsOriginals, murmur2, Partitioners, type KafkaDecoder, type RecordBatchContext, type RecordDecoder, type RecordEncoder, type RecordInput } from './kafkajs.js';
 
 const require = createRequire(import.meta.url);
@@ -115,6 +115,32 @@ describe('linear KafkaJS produce path', () => {
     (d as unknown as { readVarInt(): number }).readVarInt();
     const r = decode(d, { firstOffset: '1000000', firstTimestamp: '1764489600000', magicByte: 2, timestampType: 0 });
     expect(r).toMatchObject({ offset: '1004321', timestamp: '1764489600000', key: input.key, value: input.value, headers: {} });
+  });
+
+  it('builds the same Produce request bytes as KafkaJS (no spread per message)', async () => {
+    const installed = require('kafkajs/src/protocol/requests/produce/v3/request.js') as typeof kafkajsOriginals.produceRequestV3;
+    expect(installed).not.toBe(kafkajsOriginals.produceRequestV3);
+    const Long = require('kafkajs/src/utils/long.js') as { fromInt(n: number): unknown };
+    const message = fc.record({
+      key: bytes, value: bytes,
+      timestamp: fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 })),
+      headers: fc.oneof(fc.constant(undefined), fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.string({ maxLength: 8 }), { minKeys: 1, maxKeys: 2 })),
+      partition: fc.nat(5),
+    }, { requiredKeys: ['key', 'value'] });
+    const partitions = fc.array(fc.record({ partition: fc.nat(5), firstSequence: fc.nat(1000), messages: fc.array(message, { maxLength: 20 }) }), { minLength: 1, maxLength: 3 });
+    const topicData = fc.array(fc.record({ topic: fc.string({ minLength: 1, maxLength: 10 }), partitions }), { minLength: 1, maxLength: 3 });
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_764_489_600_000); // both sides stamp "now" alike
+    try {
+      await fc.assert(fc.asyncProperty(topicData, fc.boolean(), fc.constantFrom(-1, 0, 1), async (data, transactional, acks) => {
+        const params = { acks, timeout: 30_000, transactionalId: transactional ? 'tx' : null, producerId: Long.fromInt(7), producerEpoch: 2, topicData: data };
+        const ours = await installed(params).encode();
+        const theirs = await kafkajsOriginals.produceRequestV3(params).encode();
+        expect(ours.buffer.equals(theirs.buffer)).toBe(true);
+        expect(installed(params).expectResponse()).toBe(kafkajsOriginals.produceRequestV3(params).expectResponse());
+      }), { numRuns: 300 });
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('is the only module that imports values from kafkajs (type imports are erased)', () => {

@@ -20,6 +20,8 @@
  *    same strings while they stay below 2^53.
  *  - `protocol/recordBatch/crc32C` checksums a record batch a byte at a time; slicing by 8
  *    bytes gives the same CRC in a fraction of the time.
+ *  - `protocol/requests/produce/v3/request` (wrapped by v4–v7) copies every message with an
+ *    object spread before encoding its record: produce-request.ts passes the record's fields.
  *
  * The replacements are put into Node's CommonJS module cache under the original modules'
  * file names *before* KafkaJS's producer requires them, so KafkaJS binds them at load. If
@@ -33,6 +35,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as KafkaJS from 'kafkajs';
+import { produceRequestV3 as produceRequestV3From, type ProduceRequestDeps } from './produce-request.js';
 
 const require = createRequire(import.meta.url);
 
@@ -64,6 +67,7 @@ const MURMUR2_MODULE = 'kafkajs/src/producer/partitioners/default/murmur2.js';
 const CRC32C_MODULE = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
 const RECORD_DECODER_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js';
 const SEND_MODULE = 'kafkajs/src/producer/sendMessages.js';
+const PRODUCE_V3_MODULE = 'kafkajs/src/protocol/requests/produce/v3/request.js';
 
 /** Same result as KafkaJS's grouping (an object keyed by partition, messages in order), in one pass. */
 export function groupMessagesPerPartition<M>({ topic, partitionMetadata, messages, partitioner }: GroupInput<M>): Record<number, M[]> {
@@ -291,8 +295,25 @@ export interface KafkaJSOriginals {
   murmur2: (key: Buffer | string) => number;
   crc32c: (buf: Buffer) => number;
   recordDecoder: RecordDecoder;
+  produceRequestV3: ProduceRequestV3;
 }
 export const kafkajsOriginals: KafkaJSOriginals = installLinearProduce();
+
+type ProduceRequestV3 = ReturnType<typeof produceRequestV3From>;
+
+/** The KafkaJS internals the produce request is built from, read from KafkaJS itself. */
+function kafkajsInternals(): ProduceRequestDeps {
+  const internal = <T>(path: string): T => require(require.resolve(`kafkajs/src/${path}`)) as T;
+  const Long = internal<{ fromInt: (n: number) => unknown }>('utils/long.js');
+  return {
+    Encoder: internal<ProduceRequestDeps['Encoder']>('protocol/encoder.js'),
+    longFromInt: (n) => Long.fromInt(n),
+    apiKey: internal<{ Produce: number }>('protocol/requests/apiKeys.js').Produce,
+    compressionNone: internal<{ Types: { None: number } }>('protocol/message/compression/index.js').Types.None,
+    Record: internal<ProduceRequestDeps['Record']>('protocol/recordBatch/record/v0/index.js'),
+    RecordBatch: internal<{ RecordBatch: ProduceRequestDeps['RecordBatch'] }>('protocol/recordBatch/v0/index.js').RecordBatch,
+  };
+}
 
 function installLinearProduce(): KafkaJSOriginals {
   const cache = require.cache as Record<string, CachedModule | undefined>;
@@ -301,6 +322,7 @@ function installLinearProduce(): KafkaJSOriginals {
   const murmurPath = require.resolve(MURMUR2_MODULE);
   const crcPath = require.resolve(CRC32C_MODULE);
   const decoderPath = require.resolve(RECORD_DECODER_MODULE);
+  const producePath = require.resolve(PRODUCE_V3_MODULE);
   const current = require(groupPath) as GroupMessages & Marked & { original?: unknown };
   if (current[PATCHED]) {
     // Loaded and patched already (another copy of this module in the same process, as test
@@ -308,7 +330,7 @@ function installLinearProduce(): KafkaJSOriginals {
     const originalOf = <F>(path: string): F => { const f = require(path) as F & { original?: F }; return f.original ?? f; };
     return {
       record: originalOf(recordPath), groupMessagesPerPartition: originalOf(groupPath), murmur2: originalOf(murmurPath), crc32c: originalOf(crcPath),
-      recordDecoder: originalOf(decoderPath),
+      recordDecoder: originalOf(decoderPath), produceRequestV3: originalOf(producePath),
     };
   }
   if (cache[require.resolve(SEND_MODULE)]) {
@@ -327,13 +349,17 @@ function installLinearProduce(): KafkaJSOriginals {
     return original;
   };
   const Encoder = require(require.resolve('kafkajs/src/protocol/encoder.js')) as EncoderClass;
-  return {
+  const originals = {
     groupMessagesPerPartition: replace<GroupMessages>(groupPath, () => groupMessagesPerPartition),
     record: replace<RecordEncoder>(recordPath, (original) => fastRecordEncoder(Encoder, original)),
     recordDecoder: replace<RecordDecoder>(decoderPath, (original) => fastRecordDecoder(original)),
     murmur2: replace<(key: Buffer | string) => number>(murmurPath, () => murmur2),
     crc32c: replace<(buf: Buffer) => number>(crcPath, () => crc32c),
   };
+  // last: the request's own dependencies (the record encoder, the record batch with its
+  // checksum) are loaded now, so they bind the replacements above
+  const produceRequestV3 = replace<ProduceRequestV3>(producePath, () => produceRequestV3From(kafkajsInternals()));
+  return { ...originals, produceRequestV3 };
 }
 
 const kafkajs = require('kafkajs') as typeof KafkaJS;
