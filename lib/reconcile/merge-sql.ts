@@ -159,7 +159,7 @@ export class MergeSql {
       this.m.sourceFields.length ? this.m.sourceFields.map((f) => `CASE WHEN ${keep(f)} THEN 1 ELSE 0 END`).join(' + ') : '0',
     ];
     return `INSERT INTO ${this.t(stage.data)} (${this.list([...this.m.key, ...this.fields, VERSION_COLUMN, KEPT_FLAG])}) SELECT ${exprs.join(', ')}`
-      + ` FROM ${this.q(LOADED_TABLE)} s`
+      + ` FROM pg_temp.${this.q(LOADED_TABLE)} s`
       + ` LEFT JOIN ${this.t(live.clock)} c ON ${this.on('c', 's')}`
       + ` LEFT JOIN ${this.t(live.data)} l ON ${this.on('l', 's')}`
       + ` LEFT JOIN ${this.t(live.tomb)} b ON ${this.on('b', 's')}`;
