@@ -336,7 +336,7 @@ function installLinearProduce(): KafkaJSOriginals {
   if (cache[require.resolve(SEND_MODULE)]) {
     throw new Error('unable to install the linear KafkaJS produce path: kafkajs was loaded before lib/kafka/kafkajs.ts; import KafkaJS values only from lib/kafka/kafkajs.ts');
   }
-  // one way for all five: the original read from the cache, a fresh function installed in
+  // one way for all six: the original read from the cache, a fresh function installed in
   // its place, marked and carrying the original (for the tests and a second load). The fresh
   // function is a bound copy, so marking it never mutates an exported function, and a call
   // (once per record, for some) goes straight through, with no rest/spread array.

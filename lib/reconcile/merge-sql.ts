@@ -55,6 +55,7 @@ export const VERSION_COLUMN = '_fs_v';
 export const KEPT_FLAG = '_fs_k';
 /** PostgreSQL: the temporary table the source rows are loaded into when live has clocks. */
 export const LOADED_TABLE = 'fs_src';
+const loadedTable: TableName = { schema: 'pg_temp', name: LOADED_TABLE };
 /** Below every stamp: stands for "none" inside GREATEST (which NULL would poison in MySQL). */
 const MIN_STAMP = '-9223372036854775807';
 export const WINDOW_ID = '_fs_id';
@@ -129,13 +130,12 @@ export class MergeSql {
   loadTable(liveHasClocks: boolean): { table: TableName; create: string[] } {
     const { stage } = this.m;
     if (this.d.name !== 'postgres' || !liveHasClocks) return { table: stage.data, create: [] };
-    const table: TableName = { schema: 'pg_temp', name: LOADED_TABLE };
     return {
-      table,
+      table: loadedTable,
       create: [
         this.dropTemp(LOADED_TABLE),
         `CREATE TEMPORARY TABLE ${this.q(LOADED_TABLE)} (LIKE ${this.t(stage.data)} INCLUDING DEFAULTS)`,
-        `ALTER TABLE ${this.t(table)} ADD PRIMARY KEY (${this.list(this.m.key)})`,
+        `ALTER TABLE ${this.t(loadedTable)} ADD PRIMARY KEY (${this.list(this.m.key)})`,
       ],
     };
   }
@@ -159,7 +159,7 @@ export class MergeSql {
       this.m.sourceFields.length ? this.m.sourceFields.map((f) => `CASE WHEN ${keep(f)} THEN 1 ELSE 0 END`).join(' + ') : '0',
     ];
     return `INSERT INTO ${this.t(stage.data)} (${this.list([...this.m.key, ...this.fields, VERSION_COLUMN, KEPT_FLAG])}) SELECT ${exprs.join(', ')}`
-      + ` FROM pg_temp.${this.q(LOADED_TABLE)} s`
+      + ` FROM ${this.t(loadedTable)} s`
       + ` LEFT JOIN ${this.t(live.clock)} c ON ${this.on('c', 's')}`
       + ` LEFT JOIN ${this.t(live.data)} l ON ${this.on('l', 's')}`
       + ` LEFT JOIN ${this.t(live.tomb)} b ON ${this.on('b', 's')}`;
@@ -238,11 +238,10 @@ export class MergeSql {
       };
     }
     if (!liveHasClocks) return { collect: [], apply: [clocks] };
-    const loaded = this.loadTable(true).table;
     return {
       collect: [{ what: 'source rows merged with live into the stage', sql: this.mergedSourceRows() }],
       count: `SELECT COALESCE(SUM(${this.q(KEPT_FLAG)}), 0) AS kept FROM ${this.t(this.m.stage.data)}`,
-      apply: [{ what: 'stage clocks of source rows', sql: this.clocksOfSourceRows(loaded) }, { what: 'drop the loaded source rows', sql: this.dropTemp(LOADED_TABLE) }],
+      apply: [{ what: 'stage clocks of source rows', sql: this.clocksOfSourceRows(loadedTable) }, { what: 'drop the loaded source rows', sql: this.dropTemp(LOADED_TABLE) }],
     };
   }
 
