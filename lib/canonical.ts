@@ -29,15 +29,24 @@ export function canonicalTimestamp(text: string): string {
 }
 
 export function timestampToMicros(canonical: string): bigint {
+  const micros = timestampToSafeMicros(canonical);
+  return micros !== undefined ? BigInt(micros) : timestampToMicrosByRegex(canonical);
+}
+
+/**
+ * timestampToMicros as a number, for the common canonical layout whose micros are a safe
+ * integer; undefined for anything else (then timestampToMicros decides, or throws).
+ */
+export function timestampToSafeMicros(canonical: string): number | undefined {
   const f = timestampFields(canonical);
   // a time of day in range adds to midnight exactly as utcMillis computes it (UTC has no
   // DST); out-of-range fields are left to utcMillis and its Date normalisation
   if (f && f.fracEnd === 26 && canonical.length === 26 && f.h < 24 && f.mi < 60 && f.s < 60) {
     const ms = midnightMillis(f.y, f.mo, f.d) + ((f.h * 60 + f.mi) * 60 + f.s) * 1000;
     const micros = ms * 1000 + digitsAt(canonical, 20, 26);
-    if (Number.isSafeInteger(micros)) return BigInt(micros);
+    if (Number.isSafeInteger(micros)) return micros;
   }
-  return timestampToMicrosByRegex(canonical);
+  return undefined;
 }
 
 const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../event/change-event.js';
 import type { TableSchema } from '../types.js';
 import { EventCodec, type RegisteredTable, unframe } from './codec.js';
+import { compileEventWriter } from './event-writer.js';
 import { avroTypeOf, keySchema, rowFromAvro, valueSchema } from './table-avro.js';
 
 const table: TableSchema = {
@@ -16,7 +17,7 @@ const table: TableSchema = {
 };
 
 function registered(): RegisteredTable {
-  return { topic: 't', table, keyId: 7, valueId: 8, keyType: avroTypeOf(keySchema('t', table)), valueType: avroTypeOf(valueSchema('t', table)) };
+  return { topic: 't', table, keyId: 7, valueId: 8, keyType: avroTypeOf(keySchema('t', table)), valueType: avroTypeOf(valueSchema('t', table)), writer: compileEventWriter(table) };
 }
 
 // encode() needs no registry: the schemas are registered already

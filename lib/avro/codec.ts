@@ -16,7 +16,8 @@ import type { ChangeEvent, ChangeOp } from '../event/change-event.js';
 import { DataError, FieldsyncError, wrap } from '../errors.js';
 import { retry } from '../retry.js';
 import type { ColumnSpec, Row, TableSchema } from '../types.js';
-import { type AvroSchema, avroTypeOf, keySchema, rowFromAvro, rowToAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
+import { AvroOut, compileEventWriter, type EventWriter, NO_ROOM } from './event-writer.js';
+import { type AvroSchema, avroTypeOf, keySchema, rowFromAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
 
 export interface RegisteredTable {
   topic: string;
@@ -25,6 +26,8 @@ export interface RegisteredTable {
   valueId: number;
   keyType: avro.Type;
   valueType: avro.Type;
+  /** Writes this table's keys and envelopes (the same bytes keyType and valueType would). */
+  writer: EventWriter;
 }
 
 export interface DecodedEvent {
@@ -66,6 +69,7 @@ export class EventCodec {
   private readonly keyColumns = new WeakMap<TableSchema, ColumnSpec[]>();
   private slab = Buffer.allocUnsafe(SLAB_BYTES);
   private slabPos = 0;
+  private readonly out = new AvroOut(this.slab, 0);
 
   constructor(private readonly cfg: RegistryConfig) {
     const auth = cfg.username ? { username: cfg.username, password: cfg.password ?? '' } : undefined;
@@ -80,7 +84,7 @@ export class EventCodec {
     const hit = this.registered.get(cacheKey);
     if (hit) return hit;
     const [keyId, valueId] = await Promise.all([this.registerSubject(`${topic}-key`, ks), this.registerSubject(`${topic}-value`, vs)]);
-    const reg: RegisteredTable = { topic, table, keyId, valueId, keyType: avroTypeOf(ks), valueType: avroTypeOf(vs) };
+    const reg: RegisteredTable = { topic, table, keyId, valueId, keyType: avroTypeOf(ks), valueType: avroTypeOf(vs), writer: compileEventWriter(table) };
     this.registered.set(cacheKey, reg);
     const keyWriter: WriterSchema = { type: reg.keyType };
     const valueWriter: WriterSchema = { type: reg.valueType, table };
@@ -121,16 +125,36 @@ export class EventCodec {
   }
 
   encode(reg: RegisteredTable, e: ChangeEvent): { key: Buffer; value: Buffer } {
-    const key = this.framed(reg.keyId, reg.keyType, rowToAvro(e.key, this.keyColumnsOf(reg.table)));
-    const value = this.framed(reg.valueId, reg.valueType, {
-      op: OP_SYMBOLS[e.op],
-      origin: e.origin,
-      commitTimeMicros: e.commitTimeMicros,
-      position: e.position,
-      changed: e.changed,
-      after: e.after ? rowToAvro(e.after, reg.table.columns) : null,
-    });
-    return { key, value };
+    return { key: this.framed(reg, e, true), value: this.framed(reg, e, false) };
+  }
+
+  /**
+   * Wire-format bytes of an event's key or value, written straight into a shared slab and returned
+   * as a view of it: no per-message buffers to allocate and copy. A slab is never written
+   * again once full (the views handed out still point into it): a fresh one replaces it.
+   * A message larger than a slab gets slabs doubled in size until one holds it.
+   */
+  private framed(reg: RegisteredTable, e: ChangeEvent, isKey: boolean): Buffer {
+    const out = this.out;
+    for (;;) {
+      const start = this.slabPos;
+      out.buf = this.slab;
+      out.pos = start + 5;
+      try {
+        if (isKey) reg.writer.key(out, e.key);
+        else reg.writer.value(out, e);
+      } catch (e) {
+        if (e !== NO_ROOM) throw e;
+        // a fresh slab; twice as large when the message did not fit even an empty one
+        this.slab = Buffer.allocUnsafe(start === 0 ? this.slab.length * 2 : SLAB_BYTES);
+        this.slabPos = 0;
+        continue;
+      }
+      this.slab.writeUInt8(0, start);
+      this.slab.writeInt32BE(isKey ? reg.keyId : reg.valueId, start + 1);
+      this.slabPos = out.pos;
+      return this.slab.subarray(start, out.pos);
+    }
   }
 
   /** The key columns of a table, in key order (looked up once per table schema). */
@@ -141,29 +165,6 @@ export class EventCodec {
       this.keyColumns.set(table, cols);
     }
     return cols;
-  }
-
-  /**
-   * Wire-format bytes of one Avro value, written straight into a shared slab and returned
-   * as a view of it: no per-message buffers to allocate and copy. A slab is never written
-   * again once full (the views handed out still point into it): a fresh one replaces it.
-   */
-  private framed(schemaId: number, type: avro.Type, value: unknown): Buffer {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const start = this.slabPos;
-      if (this.slab.length - start > 5) {
-        const end = type.encode(value, this.slab, start + 5);
-        if (end > 0 && end <= this.slab.length) {
-          this.slab.writeUInt8(0, start);
-          this.slab.writeInt32BE(schemaId, start + 1);
-          this.slabPos = end;
-          return this.slab.subarray(start, end);
-        }
-      }
-      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
-      this.slabPos = 0;
-    }
-    return frame(schemaId, type.toBuffer(value)); // larger than a slab
   }
 
   /** The writer schema for an id, fetched once. Unknown ids are data errors (dead-letter). */

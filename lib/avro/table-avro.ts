@@ -179,6 +179,10 @@ function fromAvro(v: unknown, t: ColumnType): Value {
 /** Avro field names of a column list (cached per list: a table's columns are one array until it changes). */
 const fieldNames = new WeakMap<ColumnSpec[], string[]>();
 
+/**
+ * A row as the Avro record avsc encodes. The codec writes its bytes with event-writer.ts
+ * instead; this stays as the reference that writer's test compares with.
+ */
 export function rowToAvro(row: Row, columns: ColumnSpec[]): Record<string, unknown> {
   let names = fieldNames.get(columns);
   if (!names) { names = columns.map((c) => avroFieldName(c.name)); fieldNames.set(columns, names); }
