@@ -16,7 +16,7 @@ import type { DialectName } from '../dialect/dialect.js';
 import type { ChangeEvent, TableChange } from '../event/change-event.js';
 import { DataError } from '../errors.js';
 import type { Row, TableSchema } from '../types.js';
-import { decodeRowJson } from './row-json.js';
+import { columnNamesOf, decodeRowJson, type DecodedRow } from './row-json.js';
 
 export interface OutboxRow {
   seq: bigint;
@@ -35,7 +35,7 @@ export const OUTBOX_COLUMNS = ['seq', 'table_schema', 'table_name', 'op', 'chang
 
 /** A driver row of OUTBOX_COLUMNS read as an array (Db.queryArrays). */
 export function outboxRowFromArray(a: readonly unknown[]): OutboxRow {
-  return outboxRowFromDb({ seq: a[0], table_schema: a[1], table_name: a[2], op: a[3], changed: a[4], old_row: a[5], new_row: a[6], origin: a[7], commit_micros: a[8] });
+  return outboxRow(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
 }
 
 // Module-level helpers, not closures per row: the capture calls these for every outbox row
@@ -48,21 +48,21 @@ function changeOf(r: OutboxRow, table: TableSchema, source: string, position: st
 
 /** Normalise a driver row of the outbox table. */
 export function outboxRowFromDb(r: Record<string, unknown>): OutboxRow {
-  const op = String(r.op);
-  if (op !== 'I' && op !== 'U' && op !== 'D') throw new DataError(`outbox row ${String(r.seq)}: unknown op "${op}"`);
-  let changed: string[] | null = null;
-  if (Array.isArray(r.changed)) changed = r.changed.map(String);
-  else if (typeof r.changed === 'string') changed = JSON.parse(r.changed) as string[];
+  return outboxRow(r.seq, r.table_schema, r.table_name, r.op, r.changed, r.old_row, r.new_row, r.origin, r.commit_micros);
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
+const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(str(v)));
+
+function outboxRow(seq: unknown, tableSchema: unknown, tableName: unknown, op: unknown, changed: unknown, oldRow: unknown, newRow: unknown, origin: unknown, commitMicros: unknown): OutboxRow {
+  const o = str(op);
+  if (o !== 'I' && o !== 'U' && o !== 'D') throw new DataError(`outbox row ${String(seq)}: unknown op "${o}"`);
+  let names: string[] | null = null;
+  if (Array.isArray(changed)) names = changed.map(String);
+  else if (typeof changed === 'string') names = JSON.parse(changed) as string[];
   return {
-    seq: BigInt(String(r.seq)),
-    tableSchema: String(r.table_schema),
-    tableName: String(r.table_name),
-    op,
-    changed,
-    oldRow: text(r.old_row),
-    newRow: text(r.new_row),
-    origin: String(r.origin),
-    commitMicros: BigInt(String(r.commit_micros)),
+    seq: big(seq), tableSchema: str(tableSchema), tableName: str(tableName), op: o, changed: names,
+    oldRow: text(oldRow), newRow: text(newRow), origin: str(origin), commitMicros: big(commitMicros),
   };
 }
 
@@ -83,11 +83,16 @@ function keyOf(row: Row, table: TableSchema, seq: bigint): Row {
 }
 
 /** The JSON of one row image, decoded; unknown members are collected into `unknown`. */
-function decodeImage(r: OutboxRow, text: string | null, what: string, table: TableSchema, dialect: DialectName, unknown: string[]): Row {
+function decodeImage(r: OutboxRow, text: string | null, what: string, table: TableSchema, dialect: DialectName, unknown: string[]): DecodedRow {
   if (text === null) throw new DataError(`outbox row ${r.seq} of ${table.name}: ${what} row is missing`);
   const d = decodeRowJson(text, table.columns, dialect);
   for (const u of d.unknown) unknown.push(u);
-  return d.row;
+  return d;
+}
+
+/** The columns a row image holds, in column order: the table's shared list when it has them all. */
+function columnsOf(d: DecodedRow, table: TableSchema): string[] {
+  return d.missing.length === 0 ? columnNamesOf(table.columns) : Object.keys(d.row);
 }
 
 export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string, dialect: DialectName): DecodedOutboxRow {
@@ -95,22 +100,23 @@ export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string
   const unknown: string[] = []; // rarely filled: no Set per row
   const changes: TableChange[] = [];
   if (r.op === 'I') {
-    const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
-    changes.push(changeOf(r, table, source, position, 'insert', keyOf(n, table, r.seq), n, Object.keys(n)));
+    const d = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
+    changes.push(changeOf(r, table, source, position, 'insert', keyOf(d.row, table, r.seq), d.row, columnsOf(d, table)));
   } else if (r.op === 'D') {
-    const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
+    const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown).row;
     changes.push(changeOf(r, table, source, position, 'delete', keyOf(o, table, r.seq), null, []));
   } else {
-    const n = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
+    const d = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
+    const n = d.row;
     const changed: string[] = [];
     for (const c of r.changed ?? []) {
       if (c in n) changed.push(c);
       else unknown.push(c);
     }
     if (changed.some((c) => table.key.includes(c))) {
-      const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown);
+      const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown).row;
       changes.push(changeOf(r, table, source, position, 'delete', keyOf(o, table, r.seq), null, []));
-      changes.push(changeOf(r, table, source, position, 'insert', keyOf(n, table, r.seq), n, Object.keys(n)));
+      changes.push(changeOf(r, table, source, position, 'insert', keyOf(n, table, r.seq), n, columnsOf(d, table)));
     } else {
       changes.push(changeOf(r, table, source, position, 'update', keyOf(n, table, r.seq), n, changed));
     }

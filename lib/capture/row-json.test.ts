@@ -84,6 +84,15 @@ describe('decodeRowJson', () => {
     // the layout the triggers write, and the same members with one more at the end
     expect(decodeRowJson('{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}', cols, 'mysql')).toEqual({ row: { a: 1, b: 2, c: 3, d: 4, e: 5 }, unknown: [], missing: [] });
     expect(decodeRowJson('{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "x": 6}', cols, 'mysql').unknown).toEqual(['x']);
+    // PostgreSQL's to_json layout (no spaces), and a name escaped otherwise than JSON.stringify does
+    expect(decodeRowJson('{"a":1,"b":2,"c":3,"d":4,"e":5}', cols, 'postgres').row).toEqual({ a: 1, b: 2, c: 3, d: 4, e: 5 });
+    expect(decodeRowJson('{"\\u0061": 1, "b": 2, "c": 3, "d": 4, "e": 5}', cols, 'mysql')).toEqual({ row: { a: 1, b: 2, c: 3, d: 4, e: 5 }, unknown: [], missing: [] });
+    expect(() => decodeRowJson('{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5', cols, 'mysql')).toThrow(/row JSON/);
+    // names a row literal could mistake: quotes, backslashes, a number, __proto__
+    const odd = ['__proto__', 'say "hi"', 'back\\slash', '1', 'constructor'].map((n) => col(n, { kind: 'int', bits: 32 }));
+    const d = decodeRowJson(`{${odd.map((c, i) => `${JSON.stringify(c.name)}:${i}`).join(',')}}`, odd, 'postgres'); // in column order
+    expect(Object.getPrototypeOf(d.row)).toBe(Object.prototype);
+    expect(Object.entries(d.row).sort()).toEqual(odd.map((c, i) => [c.name, i]).sort()); // (integer-like keys enumerate first)
   });
 });
 

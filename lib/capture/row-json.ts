@@ -32,12 +32,16 @@ function skipWs(s: string, i: number): number {
 
 /** Index just after the JSON string starting at i (s[i] === '"'). */
 function endOfString(s: string, i: number): number {
-  for (let j = i + 1; j < s.length; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 92) j++; // backslash: skip the escaped character
-    else if (c === 34) return j + 1;
+  // the next quote by indexOf (native, far faster than a loop over the characters), and it
+  // ends the string unless an odd number of backslashes escapes it
+  for (let j = i + 1; ;) {
+    const q = s.indexOf('"', j);
+    if (q < 0) throw new DataError('row JSON: unterminated string');
+    let b = q - 1;
+    while (b > i && s.charCodeAt(b) === 92) b--;
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    j = q + 1;
   }
-  throw new DataError('row JSON: unterminated string');
 }
 
 /** Index just after the JSON value starting at i. */
@@ -139,12 +143,20 @@ function pgBytea(text: string): Buffer {
 
 /** One raw JSON value of column `col` → canonical value. */
 export function rawToValue(raw: string, col: ColumnSpec, dialect: DialectName): Value {
-  if (raw === 'null') return null;
+  return valueAt(raw, 0, raw.length, col, dialect);
+}
+
+/** The JSON value text[from, to) of column `col` → canonical value (no slice of the raw text first). */
+function valueAt(text: string, from: number, to: number, col: ColumnSpec, dialect: DialectName): Value {
+  if (to - from === 4 && text.startsWith('null', from)) return null;
   const t = col.type;
   try {
     // json columns carry their JSON text as written (an object, array, scalar or, from MySQL, a string of JSON text)
-    if (t.kind === 'json') return dialect === 'mysql' && raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
-    const scalar = raw.charCodeAt(0) === 34 ? jsonStringAt(raw, 0, raw.length) : raw;
+    if (t.kind === 'json') {
+      const raw = text.slice(from, to);
+      return dialect === 'mysql' && raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+    }
+    const scalar = text.charCodeAt(from) === 34 ? jsonStringAt(text, from, to) : text.slice(from, to);
     switch (t.kind) {
       case 'bytes':
         return dialect === 'postgres' ? pgBytea(scalar) : Buffer.from(scalar, 'hex');
@@ -172,26 +184,98 @@ export interface DecodedRow {
   missing: string[];
 }
 
-/** Names of a column list (cached per list: a table's columns are one array until it changes). */
-const columnNames = new WeakMap<ColumnSpec[], Set<string>>();
+/** Names of a column list as a set (cached per list: a table's columns are one array until it changes). */
+const knownNames = new WeakMap<ColumnSpec[], Set<string>>();
+
+/**
+ * Per column list: each name as the JSON string the triggers write for it, the names in
+ * order, and a function that makes a row of the values in column order.
+ */
+interface ColumnLayout { quoted: string[]; names: string[]; makeRow: (values: Value[]) => Row }
+const layouts = new WeakMap<ColumnSpec[], ColumnLayout>();
+
+function layoutOf(columns: ColumnSpec[]): ColumnLayout {
+  let l = layouts.get(columns);
+  if (!l) {
+    const names = columns.map((c) => c.name);
+    // frozen: events of complete rows share it as their `changed` list (decodeOutboxRow)
+    l = { quoted: names.map((n) => JSON.stringify(n)), names: Object.freeze(names) as string[], makeRow: rowMaker(names) };
+    layouts.set(columns, l);
+  }
+  return l;
+}
+
+/**
+ * A function that returns `{ [names[0]]: values[0], … }`. A row built by assigning each
+ * column in turn (`row[name] = v`) goes through a generic keyed store and a hidden-class
+ * transition per column; an object literal with the table's names is one allocation of a
+ * shape made once, and every row of the table shares it (measured: 2–12% less time to
+ * decode the benchmark table's rows). The names are written as JSON string literals, so
+ * any name is quoted exactly; `__proto__` (which a literal would take as the prototype)
+ * keeps the generic form.
+ */
+function rowMaker(names: string[]): (values: Value[]) => Row {
+  if (names.includes('__proto__')) {
+    return (values) => {
+      const row: Row = {};
+      for (let i = 0; i < names.length; i++) Object.defineProperty(row, names[i]!, { value: values[i], enumerable: true, writable: true, configurable: true });
+      return row;
+    };
+  }
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the body is made of JSON string literals and indexes only
+  return new Function('v', `return { ${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')} };`) as (values: Value[]) => Row;
+}
+
+/** Values of the row being decoded, in column order (reused: decoding is synchronous). */
+const scratch: Value[] = [];
+
+/** The names of `columns` in order: one shared, frozen array per column list. */
+export function columnNamesOf(columns: ColumnSpec[]): string[] {
+  return layoutOf(columns).names;
+}
 
 /** A whole row JSON → canonical row over `columns`. */
 export function decodeRowJson(text: string, columns: ColumnSpec[], dialect: DialectName): DecodedRow {
   // The triggers write the members in column order: then each member is converted as it is
-  // scanned, with no map in between. Any other layout (another order, a missing or an extra
-  // member, a repeated name) is decoded by name below, from the start.
-  const inOrder: Row = {};
-  const members = new MemberScanner(text);
-  let n = 0;
-  let inColumnOrder = true;
-  while (members.next()) {
-    const c = columns[n];
-    if (c === undefined || c.name !== members.key) { inColumnOrder = false; break; }
-    inOrder[c.name] = rawToValue(members.value, c, dialect);
-    n++;
+  // scanned, its name compared in place with the column's, with no map and no name string
+  // in between. Any other layout (another order, a missing or an extra member, a name
+  // escaped differently) is decoded by name below, from the start.
+  const row = decodeInColumnOrder(text, columns, dialect);
+  return row ? { row, unknown: [], missing: [] } : decodeRowJsonByName(text, columns, dialect);
+}
+
+/** text.startsWith(q, i), by hand: for names this short, measured faster than startsWith with a position. */
+function matchesAt(text: string, i: number, q: string): boolean {
+  if (i + q.length > text.length) return false;
+  for (let k = 0; k < q.length; k++) if (text.charCodeAt(i + k) !== q.charCodeAt(k)) return false;
+  return true;
+}
+
+/** The row when `text` has exactly the columns' members, in column order; else undefined. */
+function decodeInColumnOrder(text: string, columns: ColumnSpec[], dialect: DialectName): Row | undefined {
+  const layout = layoutOf(columns);
+  const quoted = layout.quoted;
+  let i = skipWs(text, 0);
+  if (text.charCodeAt(i) !== 123) return undefined; // the by-name path reports what is wrong
+  i = skipWs(text, i + 1);
+  const values = scratch;
+  values.length = columns.length;
+  for (let n = 0; n < columns.length; n++) {
+    const q = quoted[n]!;
+    if (!matchesAt(text, i, q)) return undefined;
+    i = skipWs(text, i + q.length);
+    if (text.charCodeAt(i) !== 58) return undefined;
+    i = skipWs(text, i + 1);
+    const end = endOfValue(text, i);
+    const c = columns[n]!;
+    values[n] = valueAt(text, i, end, c, dialect);
+    i = skipWs(text, end);
+    const sep = text.charCodeAt(i);
+    if (sep === 125) return n === columns.length - 1 && skipWs(text, i + 1) === text.length ? layout.makeRow(values) : undefined;
+    if (sep !== 44) return undefined;
+    i = skipWs(text, i + 1);
   }
-  if (inColumnOrder && n === columns.length) return { row: inOrder, unknown: [], missing: [] };
-  return decodeRowJsonByName(text, columns, dialect);
+  return undefined; // more members than columns
 }
 
 function decodeRowJsonByName(text: string, columns: ColumnSpec[], dialect: DialectName): DecodedRow {
@@ -205,8 +289,8 @@ function decodeRowJsonByName(text: string, columns: ColumnSpec[], dialect: Diale
   }
   // every member matched a column: nothing unknown (the common case, no allocation)
   if (raw.size === columns.length - missing.length) return { row, unknown: [], missing };
-  let known = columnNames.get(columns);
-  if (!known) { known = new Set(columns.map((c) => c.name)); columnNames.set(columns, known); }
+  let known = knownNames.get(columns);
+  if (!known) { known = new Set(columns.map((c) => c.name)); knownNames.set(columns, known); }
   const unknown = [...raw.keys()].filter((k) => !known.has(k));
   return { row, unknown, missing };
 }
