@@ -37,16 +37,18 @@ export function timestampToMicros(canonical: string): bigint {
  * timestampToMicros as a number, for the common canonical layout whose micros are a safe
  * integer; undefined for anything else (then timestampToMicros decides, or throws).
  */
-export function timestampToSafeMicros(canonical: string): number | undefined {
-  const f = timestampFields(canonical);
+export function timestampToSafeMicros(s: string): number | undefined {
+  // the canonical layout only ("YYYY-MM-DD HH:MM:SS.ffffff"), read in place: no fields
+  // object per call, as the Avro writer calls this for every timestamp it writes
+  if (s.length !== 26 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 32
+    || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || s.charCodeAt(19) !== 46) return undefined;
+  const y = digitsAt(s, 0, 4), mo = digitsAt(s, 5, 7), d = digitsAt(s, 8, 10);
+  const h = digitsAt(s, 11, 13), mi = digitsAt(s, 14, 16), sec = digitsAt(s, 17, 19), us = digitsAt(s, 20, 26);
   // a time of day in range adds to midnight exactly as utcMillis computes it (UTC has no
   // DST); out-of-range fields are left to utcMillis and its Date normalisation
-  if (f && f.fracEnd === 26 && canonical.length === 26 && f.h < 24 && f.mi < 60 && f.s < 60) {
-    const ms = midnightMillis(f.y, f.mo, f.d) + ((f.h * 60 + f.mi) * 60 + f.s) * 1000;
-    const micros = ms * 1000 + digitsAt(canonical, 20, 26);
-    if (Number.isSafeInteger(micros)) return micros;
-  }
-  return undefined;
+  if (y < 0 || mo < 0 || d < 0 || us < 0 || h < 0 || h >= 24 || mi < 0 || mi >= 60 || sec < 0 || sec >= 60) return undefined;
+  const micros = (midnightMillis(y, mo, d) + ((h * 60 + mi) * 60 + sec) * 1000) * 1000 + us;
+  return Number.isSafeInteger(micros) ? micros : undefined;
 }
 
 const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);

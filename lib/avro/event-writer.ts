@@ -113,7 +113,7 @@ export class AvroOut {
   /** Decimal bytes: the unscaled value, big-endian two's complement in the fewest bytes. */
   unscaled(n: number): void {
     let width = 1;
-    while (n >= 2 ** (8 * width - 1) || n < -(2 ** (8 * width - 1))) width++;
+    while (n >= WIDTH_LIMIT[width]! || n < -WIDTH_LIMIT[width]!) width++;
     this.long(width);
     this.room(width);
     let v = n < 0 ? 2 ** (8 * width) + n : n;
@@ -130,6 +130,8 @@ const TWO_52 = 2 ** 52;
 const TWO_52_BIG = 2n ** 52n;
 /** Beyond 6 bytes, 2^(8w) + n is no longer exact in a double: such unscaled values go through bigint. */
 const SMALL_UNSCALED = 2 ** 47;
+/** WIDTH_LIMIT[w] = 2^(8w - 1): w bytes of two's complement hold -2^(8w-1) <= n < 2^(8w-1). */
+const WIDTH_LIMIT = [0, 2 ** 7, 2 ** 15, 2 ** 23, 2 ** 31, 2 ** 39, 2 ** 47];
 
 type ValueWriter = (out: AvroOut, v: Exclude<Value, null>, column: string) => void;
 
