@@ -82,6 +82,12 @@ describe('fast paths of canonical values agree with the regex paths', () => {
     const range = fc.bigInt({ min: -62_135_596_800_000_000n, max: 253_402_300_799_999_999n }); // years 1 to 9999
     fc.assert(fc.property(range, (us) => { expect(microsToTimestamp(us)).toBe(refMicrosToTimestamp(us)); }), { numRuns: 5000 });
     for (const us of [0n, -1n, 1n, -999n, -1000n, -1001n, 999n, 1000n]) expect(microsToTimestamp(us)).toBe(refMicrosToTimestamp(us));
+    // any safe integer (years beyond 0–9999 take the Date path), given as a number or a bigint
+    fc.assert(fc.property(fc.maxSafeInteger(), (us) => {
+      expect(microsToTimestamp(us)).toBe(refMicrosToTimestamp(BigInt(us)));
+      expect(microsToTimestamp(BigInt(us))).toBe(refMicrosToTimestamp(BigInt(us)));
+    }), { numRuns: 3000 });
+    for (const us of [-62_167_219_200_000_000, -62_167_219_200_000_001, 253_402_300_800_000_000]) expect(microsToTimestamp(us)).toBe(refMicrosToTimestamp(BigInt(us))); // 0000-01-01, the µs before, 10000-01-01
   });
 
   it('decimals of up to 6 bytes decode without bigint to the same text', () => {

@@ -53,10 +53,49 @@ export function timestampToSafeMicros(s: string): number | undefined {
 
 const SAFE_MICROS = BigInt(Number.MAX_SAFE_INTEGER);
 
-export function microsToTimestamp(micros: bigint): string {
-  if (micros > SAFE_MICROS || micros < -SAFE_MICROS) return microsToTimestampByBigint(micros);
+export function microsToTimestamp(micros: bigint | number): string {
+  if (typeof micros === 'bigint') {
+    if (micros > SAFE_MICROS || micros < -SAFE_MICROS) return microsToTimestampByBigint(micros);
+    micros = Number(micros);
+  }
+  // the day's date from a cache, the time of day by hand: consecutive rows mostly share a
+  // few days, and a Date with its ISO string per value was most of an applier's decoding
+  const us = micros;
+  const day = Math.floor(us / 86_400_000_000);
+  const date = dayText(day);
+  if (date !== undefined) {
+    let t = us - day * 86_400_000_000; // 0 <= t < 86,400,000,000: exact
+    const frac = t % 1_000_000;
+    t = (t - frac) / 1_000_000;
+    const s = t % 60;
+    t = (t - s) / 60;
+    const mi = t % 60;
+    const h = (t - mi) / 60;
+    return `${date} ${TWO_DIGITS[h]}:${TWO_DIGITS[mi]}:${TWO_DIGITS[s]}.${frac < 100_000 ? String(frac).padStart(6, '0') : frac}`;
+  }
+  return microsToTimestampByDate(us);
+}
+
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+/** "YYYY-MM-DD" of recently seen days (days since the epoch), for years 0–9999; else undefined. */
+const dayTexts = new Map<number, string>();
+
+function dayText(day: number): string | undefined {
+  let text = dayTexts.get(day);
+  if (text === undefined) {
+    const iso = new Date(day * 86_400_000).toISOString();
+    if (iso.length !== 24) return undefined; // a year outside 0–9999 ("+010000-…"): the general path
+    if (dayTexts.size >= 4096) dayTexts.clear();
+    text = iso.slice(0, 10);
+    dayTexts.set(day, text);
+  }
+  return text;
+}
+
+/** microsToTimestamp of a safe integer through Date (the layout of any year Date prints). */
+function microsToTimestampByDate(us: number): string {
   // the same split in exact integer arithmetic on doubles (% and the division are exact here)
-  const us = Number(micros);
   let rest = us % 1000;
   let ms = (us - rest) / 1000;
   if (rest < 0) { rest += 1000; ms -= 1; }

@@ -16,6 +16,7 @@ import type { ChangeEvent, ChangeOp } from '../event/change-event.js';
 import { DataError, FieldsyncError, wrap } from '../errors.js';
 import { retry } from '../retry.js';
 import type { ColumnSpec, Row, TableSchema } from '../types.js';
+import { compileEnvelopeReader, envelopeReaderFor, type EnvelopeReader, type ReadEnvelope } from './event-reader.js';
 import { AvroOut, compileEventWriter, type EventWriter, NO_ROOM } from './event-writer.js';
 import { type AvroSchema, avroTypeOf, keySchema, rowFromAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
 
@@ -39,10 +40,11 @@ export interface DecodedEvent {
 interface WriterSchema {
   type: avro.Type;
   table?: TableSchema;
+  /** Reads the envelope without avsc, when the schema is exactly the one fieldsync generates for `table`. */
+  reader?: EnvelopeReader | undefined;
 }
 
 const OPS: Record<string, ChangeOp> = { INSERT: 'insert', UPDATE: 'update', DELETE: 'delete', SNAPSHOT: 'snapshot' };
-const OP_SYMBOLS: Record<ChangeOp, string> = { insert: 'INSERT', update: 'UPDATE', delete: 'DELETE', snapshot: 'SNAPSHOT' };
 
 /** Encoding slab size: a few hundred messages; one larger than this is encoded on its own. */
 const SLAB_BYTES = 256 * 1024;
@@ -87,7 +89,7 @@ export class EventCodec {
     const reg: RegisteredTable = { topic, table, keyId, valueId, keyType: avroTypeOf(ks), valueType: avroTypeOf(vs), writer: compileEventWriter(table) };
     this.registered.set(cacheKey, reg);
     const keyWriter: WriterSchema = { type: reg.keyType };
-    const valueWriter: WriterSchema = { type: reg.valueType, table };
+    const valueWriter: WriterSchema = { type: reg.valueType, table, reader: compileEnvelopeReader(table) };
     this.writers.set(keyId, Promise.resolve(keyWriter));
     this.writers.set(valueId, Promise.resolve(valueWriter));
     this.known.set(keyId, keyWriter);
@@ -167,13 +169,19 @@ export class EventCodec {
     return cols;
   }
 
+  /** Whether messages of a known writer schema are read by event-reader.ts (true for the envelopes fieldsync writes) rather than by avsc. */
+  readsCompiled(schemaId: number): boolean {
+    return Boolean(this.known.get(schemaId)?.reader);
+  }
+
   /** The writer schema for an id, fetched once. Unknown ids are data errors (dead-letter). */
   private writer(id: number): Promise<WriterSchema> {
     let w = this.writers.get(id);
     if (!w) {
       w = this.fetchSchema(id).then((schema) => {
         const isEnvelope = schema.name === 'Envelope' && Boolean(schema['fieldsync.table']);
-        const writer: WriterSchema = { type: avroTypeOf(schema), ...(isEnvelope ? { table: tableFromValueSchema(schema) } : {}) };
+        const table = isEnvelope ? tableFromValueSchema(schema) : undefined;
+        const writer: WriterSchema = { type: avroTypeOf(schema), ...(table ? { table, reader: envelopeReaderFor(schema, table) } : {}) };
         this.known.set(id, writer);
         return writer;
       });
@@ -228,14 +236,14 @@ export class EventCodec {
   private decodeWith(w: WriterSchema, keyBuf: Buffer | null, valueBuf: Buffer, schemaId: number): DecodedEvent | { needKeySchema: number } {
     const body = valueBuf.subarray(5);
     if (!w.table) throw new DataError(`schema id ${schemaId} is not a fieldsync change envelope`);
-    let rec: { op: string; origin: string; commitTimeMicros: bigint; position: string; changed: string[]; after: Record<string, unknown> | null };
+    const table = w.table;
+    let env: ReadEnvelope;
     try {
-      rec = w.type.fromBuffer(body) as typeof rec;
+      env = w.reader ? w.reader(body) : readWithAvsc(w.type, body, table);
     } catch (e) {
       throw new DataError(`unable to decode message with schema ${schemaId}: ${(e as Error).message}`, e);
     }
-    const table = w.table;
-    const after = rec.after ? rowFromAvro(rec.after, table.columns) : null;
+    const after = env.after;
     let key: Row;
     if (after) {
       key = {};
@@ -251,12 +259,18 @@ export class EventCodec {
         throw new DataError(`unable to decode message key with schema ${k.schemaId}: ${(e as Error).message}`, e);
       }
     }
-    const op = OPS[rec.op];
-    if (!op) throw new DataError(`unknown operation ${rec.op}`);
     return {
       table,
       valueSchemaId: schemaId,
-      event: { op, origin: rec.origin, commitTimeMicros: rec.commitTimeMicros, position: rec.position, key, after, changed: rec.changed },
+      event: { op: env.op, origin: env.origin, commitTimeMicros: env.commitTimeMicros, position: env.position, key, after, changed: env.changed },
     };
   }
+}
+
+/** An envelope read by avsc (a writer schema other than the one fieldsync generates for its table). */
+function readWithAvsc(type: avro.Type, body: Buffer, table: TableSchema): ReadEnvelope {
+  const rec = type.fromBuffer(body) as { op: string; origin: string; commitTimeMicros: bigint; position: string; changed: string[]; after: Record<string, unknown> | null };
+  const op = OPS[rec.op];
+  if (!op) throw new DataError(`unknown operation ${rec.op}`);
+  return { op, origin: rec.origin, commitTimeMicros: rec.commitTimeMicros, position: rec.position, changed: rec.changed, after: rec.after ? rowFromAvro(rec.after, table.columns) : null };
 }

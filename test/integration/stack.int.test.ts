@@ -55,8 +55,11 @@ describe('local stack', () => {
     await consumer.disconnect();
 
     // A fresh codec has no cache: it must fetch the writer schema from the registry by id.
-    const decoded = await new EventCodec(cfg.registry).decode(key, received[0]!);
+    const fresh = new EventCodec(cfg.registry);
+    const decoded = await fresh.decode(key, received[0]!);
     expect(decoded.event).toEqual(event);
+    // the schema as the registry hands it back is recognised as fieldsync's own envelope
+    expect(fresh.readsCompiled(decoded.valueSchemaId)).toBe(true);
     expect(decoded.table).toEqual({ ...table, columns: table.columns.map((c) => ({ ...c, nullable: true })) });
   });
 
