@@ -23,7 +23,8 @@
  *    row arrived within 5 s after the writer stopped.
  *
  * Services run under the supervisor (peak RSS sampled); BENCH_CPU_PROF=1 runs them with
- * --cpu-prof (profiles in bench/results/profiles/). Sizes: BENCH_SCALE (backlog 100,000 × scale),
+ * --cpu-prof (profiles in bench/results/profiles/<service>/, the main thread's is the
+ * largest). Sizes: BENCH_SCALE (backlog 100,000 × scale),
  * BENCH_E2E_RATES (default 1000,5000,10000,20000), BENCH_E2E_RATE_SECONDS (default 20).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -226,8 +227,10 @@ async function setup(log: (m: string) => void): Promise<Harness> {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, stringify({ ...doc, ...section, http: { host: '127.0.0.1', port } }));
     // node options of the services: those the deployment gives them (BENCH_SERVICE_NODE_ARGS
-    // overrides), plus the profiler on request
-    const nodeArgs = [...serviceNodeArgs, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])];
+    // overrides), plus the profiler on request: one folder per service and Node's own file
+    // names, which carry the thread id (a fixed --cpu-prof-name made the module loader's
+    // thread overwrite the main thread's profile)
+    const nodeArgs = [...serviceNodeArgs, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : [])];
     return new SupervisedService({ name, args: [command, '--config', file], httpPort: port, logFile: join(dir, `${name}.log`), restart: false, nodeArgs });
   };
   for (const args of [['capture', 'install', '--config', configFile], ['applier', 'install', '--config', configFile]]) {
