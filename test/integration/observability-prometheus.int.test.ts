@@ -44,7 +44,9 @@ function config(httpPort: number, prefix: string): FieldsyncConfig {
       invoice: { dialect: 'mysql', url: stack.mysqlUrl() },
     },
     capture: [{ source: 'billing', mode: 'outbox', pollIntervalMs: 100, tables: [{ name: `public.${table}` }] }],
-    applier: [{ target: 'invoice', batchMaxWaitMs: 50, tables: [{ from: `billing.public.${table}`, into: table }] }],
+    // its own consumer group: the default one (fieldsync-applier-invoice) is shared with other
+    // tests, and joining it waited up to 30 s for members those tests had killed
+    applier: [{ target: 'invoice', groupId: uniqueName('g-obs'), batchMaxWaitMs: 50, tables: [{ from: `billing.public.${table}`, into: table }] }],
     http: { host: '127.0.0.1', port: httpPort },
   });
 }
@@ -86,6 +88,12 @@ beforeAll(async () => {
   for (const port of [capturePort, applierPort]) {
     await waitFor(`the service on :${port} to be ready`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 90_000, 250);
   }
+  // Prometheus's first scrapes come a few seconds after it starts: the stream must not be
+  // over before Prometheus has seen both services once
+  await waitFor('Prometheus to have scraped both services', async () => {
+    const r = await prom.query('up{job=~"fieldsync.*"} == 1');
+    return (r.data?.result.length ?? 0) === 2;
+  }, 60_000, 250);
 }, 180_000);
 
 afterAll(async () => {
@@ -123,9 +131,10 @@ describe('Prometheus scrapes capture and applier during a stream', () => {
     // all-zero rates is NaN); the dashboards' rate() queries are checked by the next test.
     const lag = await waitFor('the end-to-end lag p95 from Prometheus', () => hasData('histogram_quantile(0.95, sum by (le) (fieldsync_end_to_end_lag_seconds_bucket))'), 60_000, 1000);
     expect(lag[0]).toBeGreaterThanOrEqual(0);
-    // rate() needs two scrapes around an increase: on a loaded machine the scrapes during the
-    // few seconds of the stream can all time out, so the stream goes on (one change per poll)
-    // until the rate shows
+    // rate() needs two scrapes around an increase: should the applier apply the whole stream
+    // between two scrapes (scrapes time out on a loaded machine), the series first appears at
+    // its final value and shows no increase; so the stream goes on (one change per poll) until
+    // the rate shows
     let tick = 0;
     const rate = await waitFor('the applied-events rate from Prometheus', async () => {
       await pg.execute(`UPDATE ${q} SET email = $1 WHERE id = 1`, [`tick${++tick}@example.com`]);
