@@ -39,7 +39,7 @@ class PgDb implements Db {
 
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     if (!this.pool) return fn(this); // already inside a transaction
-    const client = await this.pool.connect();
+    const client = withErrorListener(await this.pool.connect());
     try {
       await client.query('BEGIN');
       const out = await fn(new PgDb(client, undefined));
@@ -56,7 +56,7 @@ class PgDb implements Db {
   /** A dedicated client for COPY streams and session-scoped work; release it when done. */
   async client(): Promise<pg.PoolClient> {
     if (!this.pool) throw new Error('client() is not available inside a transaction');
-    return this.pool.connect();
+    return withErrorListener(await this.pool.connect());
   }
 
   async close(): Promise<void> {
@@ -65,6 +65,23 @@ class PgDb implements Db {
 }
 
 export type PostgresDb = PgDb;
+
+const listening = new WeakSet<pg.PoolClient>();
+
+/**
+ * A checked-out client with an 'error' listener. pg-pool removes its own listener from a
+ * client it hands out, and pg's client emits 'error' when its socket dies: with no listener,
+ * a server that goes away during a transaction or a COPY session would crash the process
+ * with an uncaught exception. The error also fails the client's queries, which is how it
+ * reaches the caller. One listener per client, for its whole life (clients are reused).
+ */
+function withErrorListener(client: pg.PoolClient): pg.PoolClient {
+  if (!listening.has(client)) {
+    client.on('error', () => undefined);
+    listening.add(client);
+  }
+  return client;
+}
 
 export function openPostgres(url: string, opts: OpenDbOptions = {}): PgDb {
   const options = ['-c TimeZone=UTC', '-c client_encoding=UTF8'];
