@@ -18,7 +18,7 @@ import { retry } from '../retry.js';
 import type { ColumnSpec, Row, TableSchema } from '../types.js';
 import { compileEnvelopeReader, envelopeReaderFor, type EnvelopeReader, type ReadEnvelope } from './event-reader.js';
 import { AvroOut, compileEventWriter, type EventWriter, NO_ROOM } from './event-writer.js';
-import { type AvroSchema, avroTypeOf, keySchema, rowFromAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
+import { type AvroSchema, avroTypeOf, ENVELOPE_OPS, keySchema, rowFromAvro, tableFromValueSchema, valueSchema } from './table-avro.js';
 
 export interface RegisteredTable {
   topic: string;
@@ -44,7 +44,8 @@ interface WriterSchema {
   reader?: EnvelopeReader | undefined;
 }
 
-const OPS: Record<string, ChangeOp> = { INSERT: 'insert', UPDATE: 'update', DELETE: 'delete', SNAPSHOT: 'snapshot' };
+/** Envelope `Op` symbol → operation (avsc reads the enum as its symbol). */
+const OPS: Record<string, ChangeOp> = Object.fromEntries(ENVELOPE_OPS.map((op) => [op.toUpperCase(), op]));
 
 /** Encoding slab size: a few hundred messages; one larger than this is encoded on its own. */
 const SLAB_BYTES = 256 * 1024;
@@ -145,8 +146,8 @@ export class EventCodec {
       try {
         if (isKey) reg.writer.key(out, e.key);
         else reg.writer.value(out, e);
-      } catch (e) {
-        if (e !== NO_ROOM) throw e;
+      } catch (err) {
+        if (err !== NO_ROOM) throw err;
         // a fresh slab; twice as large when the message did not fit even an empty one
         this.slab = Buffer.allocUnsafe(start === 0 ? this.slab.length * 2 : SLAB_BYTES);
         this.slabPos = 0;

@@ -16,11 +16,11 @@
  *   - bytes avsc would refuse (a truncated message, an unknown union branch or enum
  *     symbol, bytes left over) are refused with a DataError: never a partial event.
  */
-import { daysToDate, microsToTime, microsToTimestamp, unscaledToDecimal } from '../canonical.js';
+import { daysToDate, microsToTime, microsToTimestamp } from '../canonical.js';
 import { DataError } from '../errors.js';
 import type { ChangeOp } from '../event/change-event.js';
 import type { ColumnType, Row, TableSchema, Value } from '../types.js';
-import { fromTwosComplement, smallFromTwosComplement, valueSchema, type AvroSchema } from './table-avro.js';
+import { decimalFromTwosComplement, ENVELOPE_OPS, valueSchema, type AvroSchema } from './table-avro.js';
 
 /** Node's Buffer method behind toString('utf8', start, end), not in its type declarations. */
 interface Utf8Sliceable { utf8Slice(start: number, end: number): string }
@@ -126,7 +126,7 @@ export class AvroIn {
     this.need(len);
     const b = this.buf.subarray(this.pos, this.pos + len);
     this.pos += len;
-    return len <= 6 ? unscaledToDecimal(smallFromTwosComplement(b), scale) : unscaledToDecimal(fromTwosComplement(b), scale);
+    return decimalFromTwosComplement(b, scale);
   }
 
   /** Bytes, copied (the message buffer is not kept alive by the row). */
@@ -180,8 +180,6 @@ function readerOf(t: ColumnType): ValueReader {
   }
 }
 
-const OPS: readonly ChangeOp[] = ['insert', 'update', 'delete', 'snapshot']; // the Op enum's symbols, in order
-
 export interface ReadEnvelope {
   op: ChangeOp;
   origin: string;
@@ -217,7 +215,7 @@ export function compileEnvelopeReader(table: TableSchema): EnvelopeReader {
 
   function read(): ReadEnvelope {
     const opIndex = input.int();
-    const op = OPS[opIndex];
+    const op = ENVELOPE_OPS[opIndex];
     if (op === undefined) throw new DataError(`unknown operation symbol ${opIndex}`);
     const eventOrigin = input.knownString(origin, originBytes);
     if (eventOrigin !== origin) { origin = eventOrigin; originBytes = Buffer.from(origin, 'utf8'); }

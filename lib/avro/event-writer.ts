@@ -22,7 +22,8 @@
 import { dateToDays, decimalToUnscaled, smallUnscaled, timeToMicros, timestampToMicros, timestampToSafeMicros } from '../canonical.js';
 import { DataError } from '../errors.js';
 import type { ChangeEvent, ChangeOp } from '../event/change-event.js';
-import type { ColumnSpec, ColumnType, Row, TableSchema, Value } from '../types.js';
+import { columnOf, type ColumnType, type Row, type TableSchema, type Value } from '../types.js';
+import { ENVELOPE_OPS, twosComplement } from './table-avro.js';
 
 /** Thrown (this one object, never wrapped) when the buffer has no room left: the caller retries in a larger one. */
 export const NO_ROOM: unique symbol = Symbol('avro buffer full');
@@ -169,7 +170,7 @@ function writerOf(t: ColumnType): ValueWriter {
         const text = String(v);
         const small = smallUnscaled(text, scale);
         if (small !== undefined && small < SMALL_UNSCALED && small >= -SMALL_UNSCALED) out.unscaled(small);
-        else out.bytes(bigTwosComplement(small !== undefined ? BigInt(small) : decimalToUnscaled(text, scale)));
+        else out.bytes(twosComplement(small !== undefined ? BigInt(small) : decimalToUnscaled(text, scale)));
       };
     }
     case 'bool':
@@ -207,15 +208,7 @@ function int64Of(v: Exclude<Value, null>, column: string): bigint {
   return n;
 }
 
-/** Big-endian two's complement in the fewest bytes (as table-avro.ts's twosComplement). */
-function bigTwosComplement(n: bigint): Buffer {
-  let width = 1;
-  while (n >= 1n << BigInt(8 * width - 1) || n < -(1n << BigInt(8 * width - 1))) width++;
-  const v = n < 0n ? (1n << BigInt(8 * width)) + n : n;
-  return Buffer.from(v.toString(16).padStart(width * 2, '0'), 'hex');
-}
-
-const OP_INDEX: Record<ChangeOp, number> = { insert: 0, update: 1, delete: 2, snapshot: 3 }; // the Op enum's symbols
+const OP_INDEX = Object.fromEntries(ENVELOPE_OPS.map((op, i) => [op, i])) as Record<ChangeOp, number>;
 
 export interface EventWriter {
   /** The key record of an event (its key columns, in key order, none nullable). */
@@ -229,11 +222,7 @@ export function compileEventWriter(table: TableSchema): EventWriter {
   const columns = table.columns;
   const names = columns.map((c) => c.name);
   const writers = columns.map((c) => writerOf(c.type));
-  const keyColumns: ColumnSpec[] = table.key.map((k) => {
-    const c = columns.find((col) => col.name === k);
-    if (!c) throw new DataError(`table ${table.name}: key column "${k}" is not a column`);
-    return c;
-  });
+  const keyColumns = table.key.map((k) => columnOf(table, k));
   const keyNames = keyColumns.map((c) => c.name);
   const keyWriters = keyColumns.map((c) => writerOf(c.type));
 

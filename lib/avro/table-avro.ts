@@ -14,6 +14,7 @@
 import avro from 'avsc';
 import { dateToDays, daysToDate, decimalToUnscaled, smallUnscaled, microsToTime, microsToTimestamp, timeToMicros, timestampToMicros, unscaledToDecimal } from '../canonical.js';
 import { DataError } from '../errors.js';
+import type { ChangeOp } from '../event/change-event.js';
 import { checkColumnNames, type ColumnSpec, type ColumnType, type Row, type TableSchema, type Value } from '../types.js';
 
 export type AvroSchema = Record<string, unknown>;
@@ -28,6 +29,9 @@ export function avroFieldName(column: string): string {
 function namespaceOf(topic: string): string {
   return topic.split('.').map((p) => p.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1')).join('.');
 }
+
+/** The change operations in the order of the envelope's `Op` enum: index i is symbol i. */
+export const ENVELOPE_OPS: readonly ChangeOp[] = ['insert', 'update', 'delete', 'snapshot'];
 
 function avroType(t: ColumnType): unknown {
   switch (t.kind) {
@@ -68,7 +72,7 @@ export function valueSchema(topic: string, table: TableSchema): AvroSchema {
     namespace: namespaceOf(topic),
     'fieldsync.table': { schema: table.schema, name: table.name, key: table.key },
     fields: [
-      { name: 'op', type: { type: 'enum', name: 'Op', symbols: ['INSERT', 'UPDATE', 'DELETE', 'SNAPSHOT'] } },
+      { name: 'op', type: { type: 'enum', name: 'Op', symbols: ENVELOPE_OPS.map((op) => op.toUpperCase()) } },
       { name: 'origin', type: 'string' },
       { name: 'commitTimeMicros', type: { type: 'long', logicalType: 'timestamp-micros' } },
       { name: 'position', type: 'string' },
@@ -165,10 +169,7 @@ function fromAvro(v: unknown, t: ColumnType): Value {
   if (v === null || v === undefined) return null;
   switch (t.kind) {
     case 'int': return t.bits === 64 ? (v as bigint) : (v as number);
-    case 'decimal': {
-      const b = v as Buffer;
-      return b.length <= 6 ? unscaledToDecimal(smallFromTwosComplement(b), t.scale) : unscaledToDecimal(fromTwosComplement(b), t.scale);
-    }
+    case 'decimal': return decimalFromTwosComplement(v as Buffer, t.scale);
     case 'date': return daysToDate(v as number);
     case 'time': return microsToTime(v as bigint);
     case 'timestamp': return microsToTimestamp(v as bigint);
@@ -199,6 +200,11 @@ export function rowFromAvro(rec: Record<string, unknown>, columns: ColumnSpec[])
   const out: Row = {};
   for (const c of columns) out[c.name] = fromAvro(rec[avroFieldName(c.name)], c.type);
   return out;
+}
+
+/** Decimal bytes (big-endian two's complement of the unscaled value) → canonical decimal text. */
+export function decimalFromTwosComplement(b: Buffer, scale: number): string {
+  return b.length <= 6 ? unscaledToDecimal(smallFromTwosComplement(b), scale) : unscaledToDecimal(fromTwosComplement(b), scale);
 }
 
 /** twosComplement for a safe integer, without bigint arithmetic (same bytes). */

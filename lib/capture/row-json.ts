@@ -184,14 +184,12 @@ export interface DecodedRow {
   missing: string[];
 }
 
-/** Names of a column list as a set (cached per list: a table's columns are one array until it changes). */
-const knownNames = new WeakMap<ColumnSpec[], Set<string>>();
-
 /**
- * Per column list: each name as the JSON string the triggers write for it, the names in
- * order, and a function that makes a row of the values in column order.
+ * Per column list (cached: a table's columns are one array until it changes): each name as
+ * the JSON string the triggers write for it, the names in order and as a set, and a
+ * function that makes a row of the values in column order.
  */
-interface ColumnLayout { quoted: string[]; names: string[]; makeRow: (values: Value[]) => Row }
+interface ColumnLayout { quoted: string[]; names: string[]; known: Set<string>; makeRow: (values: Value[]) => Row }
 const layouts = new WeakMap<ColumnSpec[], ColumnLayout>();
 
 function layoutOf(columns: ColumnSpec[]): ColumnLayout {
@@ -199,7 +197,7 @@ function layoutOf(columns: ColumnSpec[]): ColumnLayout {
   if (!l) {
     const names = columns.map((c) => c.name);
     // frozen: events of complete rows share it as their `changed` list (decodeOutboxRow)
-    l = { quoted: names.map((n) => JSON.stringify(n)), names: Object.freeze(names) as string[], makeRow: rowMaker(names) };
+    l = { quoted: names.map((n) => JSON.stringify(n)), names: Object.freeze(names) as string[], known: new Set(names), makeRow: rowMaker(names) };
     layouts.set(columns, l);
   }
   return l;
@@ -289,8 +287,7 @@ function decodeRowJsonByName(text: string, columns: ColumnSpec[], dialect: Diale
   }
   // every member matched a column: nothing unknown (the common case, no allocation)
   if (raw.size === columns.length - missing.length) return { row, unknown: [], missing };
-  let known = knownNames.get(columns);
-  if (!known) { known = new Set(columns.map((c) => c.name)); knownNames.set(columns, known); }
+  const known = layoutOf(columns).known;
   const unknown = [...raw.keys()].filter((k) => !known.has(k));
   return { row, unknown, missing };
 }
