@@ -28,6 +28,29 @@ describe('outbox row → change events', () => {
     expect(changes.map((c) => [c.event.op, c.event.key, c.event.after])).toEqual([['delete', { id: 1n }, null], ['insert', { id: 2n }, { id: 2n, email: 'x', balance: null }]]);
   });
 
+  it('update without a list (the PostgreSQL trigger): the columns whose decoded value differs, in column order', () => {
+    // balance 1 and 1.00 are the same numeric(12,2) value: not changed; NULL → value is
+    const { changes } = decodeOutboxRow(row({ op: 'U', oldRow: '{"id":1,"email":null,"balance":1}', newRow: '{"id":1,"email":"x","balance":1.00}' }), table, 'billing', 'postgres');
+    expect(changes.map((c) => [c.event.op, c.event.changed, c.event.after])).toEqual([['update', ['email'], { id: 1n, email: 'x', balance: '1.00' }]]);
+    const back = decodeOutboxRow(row({ op: 'U', oldRow: '{"id":1,"email":"x","balance":2.5}', newRow: '{"id":1,"email":null,"balance":2.51}' }), table, 'billing', 'postgres');
+    expect(back.changes[0]!.event.changed).toEqual(['email', 'balance']);
+  });
+
+  it('update without a list: a key change is a delete and an insert; a column only the new image has is changed', () => {
+    const key = decodeOutboxRow(row({ op: 'U', oldRow: '{"id":1,"email":"x","balance":null}', newRow: '{"id":2,"email":"x","balance":null}' }), table, 'billing', 'postgres');
+    expect(key.changes.map((c) => [c.event.op, c.event.key, c.event.after])).toEqual([['delete', { id: 1n }, null], ['insert', { id: 2n }, { id: 2n, email: 'x', balance: null }]]);
+    // the old image predates the balance column: balance is new in this row, so changed
+    const added = decodeOutboxRow(row({ op: 'U', oldRow: '{"id":1,"email":"x"}', newRow: '{"id":1,"email":"x","balance":null}' }), table, 'billing', 'postgres');
+    expect(added.changes.map((c) => [c.event.op, c.event.changed])).toEqual([['update', ['balance']]]);
+    // a column neither image knows is reported, whichever image holds it
+    const extra = decodeOutboxRow(row({ op: 'U', oldRow: '{"id":1,"extra":4}', newRow: '{"id":1,"extra":5}' }), table, 'billing', 'postgres');
+    expect(extra.unknownColumns).toEqual(['extra']);
+  });
+
+  it('update without a list needs the old image', () => {
+    expect(() => decodeOutboxRow(row({ op: 'U', newRow: '{"id":1,"email":"x","balance":null}' }), table, 'billing', 'postgres')).toThrow(/old row is missing/);
+  });
+
   it('delete: the old key, no row', () => {
     const { changes } = decodeOutboxRow(row({ op: 'D', oldRow: '{"id":3,"email":"x","balance":null}' }), table, 'billing', 'mysql');
     expect(changes.map((c) => c.event)).toMatchObject([{ op: 'delete', key: { id: 3n }, after: null, changed: [] }]);

@@ -2,10 +2,15 @@
  * Turns one outbox row (written by the generated triggers) into change events.
  *
  *   'I' insert  after = the new row, changed = every column the row JSON carries
- *   'U' update  after = the new row, changed = the columns the trigger found changed;
- *               an update that changes a key column becomes a delete of the old key
- *               followed by an insert of the new row (a different message key, so the
- *               old key's partition learns the row is gone)
+ *   'U' update  after = the new row, changed = the columns whose value differs between
+ *               the old and the new image (valuesEqual on decoded values, as for SQL
+ *               Server CDC; a member only the new image has counts as changed). The
+ *               PostgreSQL trigger leaves `changed` NULL for this; a row that carries a
+ *               list (the MySQL and SQL Server triggers, and PostgreSQL rows written before
+ *               the trigger stopped listing them) is taken as it is. An update that
+ *               changes a key column becomes a delete of the old key followed by an
+ *               insert of the new row (a different message key, so the old key's
+ *               partition learns the row is gone)
  *   'D' delete  after = null, key = the old row's key, changed = []
  *
  * Values are decoded exactly with the column types (row-json.ts). A row JSON member that
@@ -14,6 +19,7 @@
  */
 import type { DialectName } from '../dialect/dialect.js';
 import type { ChangeEvent, TableChange } from '../event/change-event.js';
+import { valuesEqual } from '../canonical.js';
 import { DataError } from '../errors.js';
 import type { Row, TableSchema } from '../types.js';
 import { columnNamesOf, decodeRowJson, type DecodedRow } from './row-json.js';
@@ -95,6 +101,21 @@ function columnsOf(d: DecodedRow, table: TableSchema): string[] {
   return d.missing.length === 0 ? columnNamesOf(table.columns) : Object.keys(d.row);
 }
 
+/**
+ * The columns of the new image whose value differs from the old one's, in column order. A
+ * column the old image lacks (added to the table between the two) counts as changed, as
+ * it did when the trigger compared the JSON members.
+ */
+function changedColumns(o: Row, n: Row, table: TableSchema): string[] {
+  const changed: string[] = [];
+  for (const c of table.columns) {
+    const name = c.name;
+    if (!Object.hasOwn(n, name)) continue;
+    if (!Object.hasOwn(o, name) || !valuesEqual(o[name]!, n[name]!)) changed.push(name);
+  }
+  return changed;
+}
+
 export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string, dialect: DialectName): DecodedOutboxRow {
   const position = `outbox:${r.seq}`;
   const unknown: string[] = []; // rarely filled: no Set per row
@@ -108,13 +129,21 @@ export function decodeOutboxRow(r: OutboxRow, table: TableSchema, source: string
   } else {
     const d = decodeImage(r, r.newRow, 'new', table, dialect, unknown);
     const n = d.row;
-    const changed: string[] = [];
-    for (const c of r.changed ?? []) {
-      if (c in n) changed.push(c);
-      else unknown.push(c);
+    let changed: string[];
+    let old: Row | undefined;
+    if (r.changed === null) {
+      // the trigger left the comparison to us: both images, column by column
+      old = decodeImage(r, r.oldRow, 'old', table, dialect, unknown).row;
+      changed = changedColumns(old, n, table);
+    } else {
+      changed = [];
+      for (const c of r.changed) {
+        if (c in n) changed.push(c);
+        else unknown.push(c);
+      }
     }
     if (changed.some((c) => table.key.includes(c))) {
-      const o = decodeImage(r, r.oldRow, 'old', table, dialect, unknown).row;
+      const o = old ?? decodeImage(r, r.oldRow, 'old', table, dialect, unknown).row;
       changes.push(changeOf(r, table, source, position, 'delete', keyOf(o, table, r.seq), null, []));
       changes.push(changeOf(r, table, source, position, 'insert', keyOf(n, table, r.seq), n, columnsOf(d, table)));
     } else {

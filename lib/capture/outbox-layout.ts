@@ -12,7 +12,9 @@
  *   table_name     the changed table
  *   op             'I' insert, 'U' update, 'D' delete
  *   key_values     the key columns as a JSON object (new key; old key for a delete)
- *   changed        update only: names of the columns whose value changed (NULL-safe)
+ *   changed        update only: names of the columns whose value changed (NULL-safe), or
+ *                  NULL for the capture to compare old_row and new_row (the PostgreSQL
+ *                  trigger's choice: outbox-ddl.ts)
  *   old_row        update/delete: the row before, as JSON built by the database
  *   new_row        insert/update: the row after, as JSON built by the database
  *   origin         the configured origin id of this database (baked into the trigger)
