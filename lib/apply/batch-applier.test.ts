@@ -49,4 +49,30 @@ describe('recordBatchMetrics', () => {
     expect(text).toContain(`fieldsync_end_to_end_lag_seconds_count{target="${target}",table="a"} 2`);
     expect(text).toContain(`fieldsync_end_to_end_lag_seconds_sum{target="${target}",table="a"} 3`);
   });
+
+  it('adds up a mixed batch per table and op, observes every event\'s lag, and gives the merge outcome to "all"', async () => {
+    const target = `unit-mixed-${Date.now()}`;
+    const [a, b] = [route('t.src.a', 'a'), route('t.src.b', 'b')];
+    const now = Date.now();
+    const at = (ms: number) => BigInt(now - ms) * 1000n;
+    const units = [
+      unit(a, table('a'), event(1n, 'insert', at(1000)), 0n), unit(b, table('b'), event(1n, 'insert', at(500)), 0n),
+      unit(a, table('a'), event(2n, 'insert', at(1000)), 1n), unit(a, table('a'), event(1n, 'delete', at(2000)), 2n),
+      unit(b, table('b'), event(1n, 'update', at(500)), 1n), unit(a, table('a'), event(3n, 'insert', at(3000)), 3n),
+    ];
+    recordBatchMetrics(target, { units, letters: [], offsets: [], outcome: { fieldsTaken: 7, fieldsKept: 0, rowsDeleted: 1 }, durationMs: 3 }, now);
+    // a second batch adds to the same series
+    recordBatchMetrics(target, { units: [unit(b, table('b'), event(2n, 'insert', at(1500)), 2n)], letters: [], offsets: [], outcome: { fieldsTaken: 0, fieldsKept: 0, rowsDeleted: 0 }, durationMs: 1 }, now);
+    const text = await registry.metrics();
+    expect(text).toContain(`fieldsync_applier_events_total{target="${target}",table="a",op="insert"} 3`);
+    expect(text).toContain(`fieldsync_applier_events_total{target="${target}",table="a",op="delete"} 1`);
+    expect(text).toContain(`fieldsync_applier_events_total{target="${target}",table="b",op="insert"} 2`);
+    expect(text).toContain(`fieldsync_applier_events_total{target="${target}",table="b",op="update"} 1`);
+    expect(text).not.toContain(`fieldsync_applier_events_total{target="${target}",table="b",op="delete"}`);
+    expect(text).toContain(`fieldsync_merge_fields_total{target="${target}",table="all",outcome="taken"} 7`);
+    expect(text).toContain(`fieldsync_end_to_end_lag_seconds_count{target="${target}",table="a"} 4`);
+    expect(text).toContain(`fieldsync_end_to_end_lag_seconds_sum{target="${target}",table="a"} 7`);
+    expect(text).toContain(`fieldsync_end_to_end_lag_seconds_count{target="${target}",table="b"} 3`);
+    expect(text).toContain(`fieldsync_end_to_end_lag_seconds_sum{target="${target}",table="b"} 2.5`);
+  });
 });

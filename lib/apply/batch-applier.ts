@@ -14,10 +14,11 @@
  *      the good messages are applied again (idempotent) together with all the offsets.
  */
 import type { KafkaMessage } from 'kafkajs';
+import type { Histogram } from 'prom-client';
 import type { DecodedEvent } from '../avro/codec.js';
 import type { ApplierConfig, RegistryConfig } from '../config/schema.js';
 import { DataError, FieldsyncError, errorMessage, isRetriable, wrap } from '../errors.js';
-import type { ChangeEvent } from '../event/change-event.js';
+import type { ChangeEvent, ChangeOp } from '../event/change-event.js';
 import type { Logger } from '../log.js';
 import {
   applyBatchDuration, applyBatchSize, applyRetries, deadLetters, endToEndLag, eventsApplied, lastAppliedTime, mergeFields,
@@ -238,15 +239,21 @@ export function recordBatchMetrics(target: string, r: AppliedBatch, now = Date.n
   applyBatchSize.observe(labels, r.units.length);
   applyBatchDuration.observe(labels, r.durationMs / 1000);
   lastAppliedTime.set(labels, now / 1000);
-  const tables = new Set<string>();
+  // Per event only the lag histogram's own observe: the label set is resolved once per
+  // table (prom-client hashes a label object on every call) and the event counts are added
+  // once per table and operation.
+  const tables = new Map<string, { lag: Histogram.Internal<'target' | 'table'>; ops: Map<ChangeOp, number> }>();
   for (const u of r.units) {
     const table = u.msg.route.label;
-    tables.add(table);
-    eventsApplied.inc({ target, table, op: u.event.op });
-    endToEndLag.observe({ target, table }, Math.max(0, now - Number(u.event.commitTimeMicros / 1000n)) / 1000);
+    let t = tables.get(table);
+    if (!t) tables.set(table, (t = { lag: endToEndLag.labels({ target, table }), ops: new Map() }));
+    t.ops.set(u.event.op, (t.ops.get(u.event.op) ?? 0) + 1);
+    // micros since the epoch stay below 2^53 until the year 2255: Number() is exact, no BigInt division
+    t.lag.observe(Math.max(0, now - Number(u.event.commitTimeMicros) / 1000) / 1000);
   }
+  for (const [table, t] of tables) for (const [op, n] of t.ops) eventsApplied.inc({ target, table, op }, n);
   // MergeOutcome is per batch: attributed to its table, or to "all" for a mixed batch
-  const table = tables.size === 1 ? [...tables][0]! : 'all';
+  const table = tables.size === 1 ? [...tables.keys()][0]! : 'all';
   if (r.outcome.fieldsTaken) mergeFields.inc({ target, table, outcome: 'taken' }, r.outcome.fieldsTaken);
   if (r.outcome.fieldsKept) mergeFields.inc({ target, table, outcome: 'kept' }, r.outcome.fieldsKept);
   for (const dl of r.letters) deadLetters.inc({ target, table: dl.table, reason: dl.kind });
