@@ -4,6 +4,7 @@
  *
  *   1. ceilings            bench/ceilings.ts (bulk load, 1,000-row upserts, set merge, swap, Kafka producer)
  *   2. capture             bench/capture-throughput.ts (outbox → Kafka, PostgreSQL and MariaDB sources)
+ *      source              bench/source-overhead.ts (what the outbox triggers cost the source's writes)
  *   3. applier             bench/applier-throughput.ts (Sink.apply: inserts, 1-column updates, 30% conflicts)
  *   4. end to end          bench/end-to-end.ts (fieldsync and Debezium on the same stream: throughput, latency)
  *   5. reconcile           bench/reconcile.ts (1,000,000 rows, phases and swap)
@@ -30,6 +31,7 @@ import { ceilingsMarkdown, measureCeilings, type Ceilings } from './ceilings.js'
 import { endToEndMarkdown } from './end-to-end-report.js';
 import { runEndToEnd, SERVICE_NODE_ARGS, type EndToEndResult } from './end-to-end.js';
 import type { ReconcileBenchResult } from './reconcile.js';
+import { runSourceOverhead, sourceOverheadMarkdown } from './source-overhead.js';
 import { fmt, machineInfo, markdownTable, repoRoot, writeResult, type MachineInfo, type ResultRow } from './support/env.js';
 import { summaryRows } from './summary.js';
 
@@ -181,6 +183,9 @@ const capture = await scenario('capture', async () => {
 });
 if (!('error' in (capture as object))) writeResult('capture', 'Capture: outbox → Kafka', machine, capture, `\`\`\`json\n${JSON.stringify(capture, null, 2)}\n\`\`\`\n`);
 
+const source = await scenario('source', () => runSourceOverhead({ log: (m) => log(`   ${m}`) }));
+if (!('error' in source)) writeResult('source-overhead', 'Source overhead: writes with and without the outbox triggers', machine, source, sourceOverheadMarkdown(source));
+
 const applier = await scenario('applier', () => runApplierThroughput());
 if (!('error' in applier)) {
   const rows: ResultRow[] = (['mariadb', 'postgres'] as const).flatMap((t) => [
@@ -205,6 +210,7 @@ await tuned.restore().catch((e: unknown) => log(`unable to restore MariaDB's set
 const summary = summaryRows({
   ceilings: ceilings as Ceilings | { error: string },
   capture,
+  source,
   applier: applier as ApplierThroughput | { error: string },
   e2e: e2e as EndToEndResult | { error: string },
   reconcile: reconcile as ReconcileBenchResult | { error: string },

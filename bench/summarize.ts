@@ -15,10 +15,11 @@ function load(name: string): { machine?: MachineInfo; results: unknown } {
   return doc;
 }
 
-const parts = { ceilings: load('ceilings'), capture: load('capture'), applier: load('applier'), e2e: load('end-to-end'), reconcile: load('reconcile') };
+const parts = { ceilings: load('ceilings'), capture: load('capture'), source: load('source-overhead'), applier: load('applier'), e2e: load('end-to-end'), reconcile: load('reconcile') };
 const rows = summaryRows({
   ceilings: parts.ceilings.results as never,
   capture: parts.capture.results,
+  source: parts.source.results as never,
   applier: parts.applier.results as never,
   e2e: parts.e2e.results as never,
   reconcile: parts.reconcile.results as never,

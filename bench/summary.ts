@@ -7,6 +7,7 @@ import type { ApplierThroughput } from './applier-throughput.js';
 import type { Ceilings } from './ceilings.js';
 import type { EndToEndResult, PipelineResult } from './end-to-end.js';
 import type { ReconcileBenchResult } from './reconcile.js';
+import type { SourceOverhead } from './source-overhead.js';
 
 export interface SummaryRow {
   measure: string;
@@ -44,7 +45,7 @@ function at(rates: PipelineResult['rates'] | undefined, rate: number) {
   return rates?.find((r) => r.offeredPerSec === rate);
 }
 
-export function summaryRows(r: { ceilings: Maybe<Ceilings>; capture: unknown; applier: Maybe<ApplierThroughput>; e2e: Maybe<EndToEndResult>; reconcile: Maybe<ReconcileBenchResult> }): SummaryRow[] {
+export function summaryRows(r: { ceilings: Maybe<Ceilings>; capture: unknown; source?: Maybe<{ postgres?: SourceOverhead; mariadb?: SourceOverhead }>; applier: Maybe<ApplierThroughput>; e2e: Maybe<EndToEndResult>; reconcile: Maybe<ReconcileBenchResult> }): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const c = ok<Ceilings>(r.ceilings) ? r.ceilings : undefined;
   const row = (measure: string, fieldsync: number | null, ceiling: number | null, debezium: number | null, target: string, met: boolean | null, ofCeiling?: string, vsDbz?: string): void => {
@@ -57,6 +58,17 @@ export function summaryRows(r: { ceilings: Maybe<Ceilings>; capture: unknown; ap
   const rss = (x: unknown) => (typeof x === 'object' && x !== null && typeof (x as { peakRssMiB?: unknown }).peakRssMiB === 'number' ? (x as { peakRssMiB: number }).peakRssMiB : null);
   const captureRss = rss(r.capture);
   if (captureRss !== null) row('peak RSS capture (in-process in capture-throughput.ts, MiB)', captureRss, null, null, '< 300 MB', captureRss < 286);
+  // The triggers' price on the source's own writes; the "ceiling" is the same write into
+  // a twin table without them. The issue sets no target for it.
+  if (r.source && ok<{ postgres?: SourceOverhead; mariadb?: SourceOverhead }>(r.source)) {
+    for (const t of ['postgres', 'mariadb'] as const) {
+      const o = r.source[t];
+      if (!o) continue;
+      for (const [what, w] of [['INSERT of 100 rows', o.insert100], ['UPDATE of 100 rows', o.update100], ['one-row INSERT with commit', o.insert1]] as const) {
+        row(`source ${t} ${what} with the outbox triggers (µs per row; ceiling: without)`, w.withTriggerMicros, w.withoutTriggerMicros, null, '–', null, `${w.ratio.toFixed(2)}× the write without`);
+      }
+    }
+  }
   if (ok<ApplierThroughput>(r.applier)) {
     for (const [t, min] of [['mariadb', 50_000], ['postgres', 30_000]] as const) {
       const a = r.applier[t];

@@ -46,6 +46,15 @@ describe('bench summary', () => {
     expect(by('peak RSS applier').met).toBe('NO');
     expect(by('peak RSS capture').met).toBe('yes');
     expect(rows.some((r) => r.measure.startsWith('reconcile'))).toBe(false);
+    expect(rows.some((r) => r.measure.startsWith('source'))).toBe(false);
+  });
+
+  it('lists the source overhead of each write next to the same write without the triggers', () => {
+    const cost = (w: number, wo: number) => ({ withTriggerMicros: w, withoutTriggerMicros: wo, ratio: Math.round((w / wo) * 100) / 100, rowsPerRound: 100 });
+    const rows = summaryRows({ ceilings, capture: {}, source: { postgres: { insert100: cost(50, 12.5), update100: cost(60, 15), insert1: cost(600, 400) } }, applier: { error: 'skipped' }, e2e: { error: 'skipped' }, reconcile: { error: 'skipped' } });
+    const src = rows.filter((r) => r.measure.startsWith('source'));
+    expect(src.map((r) => [r.fieldsync, r.ceiling, r['of ceiling'], r.met])).toEqual([[50, 12.5, '4.00× the write without', '–'], [60, 15, '4.00× the write without', '–'], [600, 400, '1.50× the write without', '–']]);
+    expect(src[1]!.measure).toBe('source postgres UPDATE of 100 rows with the outbox triggers (µs per row; ceiling: without)');
   });
 
   it('renders a Markdown table with a header, a rule and one line per row', () => {
