@@ -39,6 +39,7 @@ import { stack, uniqueName, waitFor } from '../test/support/helpers.js';
 import { SupervisedService, runCommand } from '../test/chaos/supervisor.js';
 import { startDebezium, type DebeziumPipeline } from './debezium/connect.js';
 import { resultsDir, scaled } from './support/env.js';
+import { cpuInterval, type CpuShare } from './support/cpu.js';
 import { BENCH_COLUMNS, benchRow, benchTableDdl } from './support/table.js';
 
 /**
@@ -51,6 +52,8 @@ export interface DrainResult {
   changes: number;
   seconds: number;
   changesPerSec: number;
+  /** CPU per change of the pipeline's processes and the machine's busy share (support/cpu.ts). */
+  cpu?: CpuShare;
 }
 
 export interface RateResult {
@@ -62,6 +65,8 @@ export interface RateResult {
   p99Ms: number;
   maxMs: number;
   sustained: boolean;
+  /** While the writer ran: CPU per change written, and the machine's busy share. */
+  cpu?: CpuShare;
 }
 
 export interface PipelineResult {
@@ -87,6 +92,13 @@ export interface EndToEndOptions {
   log?: (m: string) => void;
 }
 
+/** ", CPU µs per change: capture 40, applier 55; machine 97% busy" (empty without figures). */
+function cpuText(c: CpuShare | undefined): string {
+  if (!c) return '';
+  const per = Object.entries(c.microsPerUnit).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `${per ? `; CPU µs per change: ${per}` : ''}${c.machineBusyPercent !== undefined ? `; machine ${c.machineBusyPercent}% busy` : ''}`;
+}
+
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
 
 /**
@@ -107,19 +119,20 @@ async function targetState(my: Db, table: string): Promise<{ n: number; upd: num
 }
 
 /** Time from the first row seen in the target to the whole backlog applied. */
-async function measureDrain(my: Db, table: string, inserts: number, updates: number, timeoutMs: number): Promise<DrainResult> {
+async function measureDrain(my: Db, table: string, inserts: number, updates: number, timeoutMs: number, pids: Record<string, number | undefined>): Promise<DrainResult> {
   await waitFor(`a first row in ${table}`, async () => (await targetState(my, table)).n > 0, timeoutMs, 20);
   const t0 = performance.now();
+  const cpu = cpuInterval(pids);
   await waitFor(`the backlog in ${table}`, async () => {
     const s = await targetState(my, table);
     return s.n >= inserts && s.upd >= updates;
   }, timeoutMs, 50);
   const seconds = (performance.now() - t0) / 1000;
-  return { changes: inserts + updates, seconds: Math.round(seconds * 100) / 100, changesPerSec: Math.round((inserts + updates) / seconds) };
+  return { changes: inserts + updates, seconds: Math.round(seconds * 100) / 100, changesPerSec: Math.round((inserts + updates) / seconds), cpu: cpu.end(inserts + updates) };
 }
 
 /** Offered rate for `seconds`; ids from `firstId`. */
-async function measureRate(src: Db, my: Db, table: string, rate: number, seconds: number, firstId: number): Promise<{ result: RateResult; nextId: number }> {
+async function measureRate(src: Db, my: Db, table: string, rate: number, seconds: number, firstId: number, pids: Record<string, number | undefined>): Promise<{ result: RateResult; nextId: number }> {
   const commitAt = new Map<number, number>();
   const seenAt = new Map<number, number>();
   let nextId = firstId;
@@ -127,6 +140,8 @@ async function measureRate(src: Db, my: Db, table: string, rate: number, seconds
   const tickMs = 10;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
   const started = performance.now();
+  const cpu = cpuInterval(pids);
+  let cpuShare: CpuShare | undefined;
   const writer = (async () => {
     // Every tick writes the rows that are due by now (a writer that fell behind catches up
     // with a larger transaction, capped), so the offered rate holds while the source keeps up.
@@ -142,6 +157,7 @@ async function measureRate(src: Db, my: Db, table: string, rate: number, seconds
       await new Promise((r) => setTimeout(r, tickMs));
     }
     writing = false;
+    cpuShare = cpu.end(nextId - firstId);
   })();
   let lowest = firstId;
   const poller = (async () => {
@@ -177,6 +193,7 @@ async function measureRate(src: Db, my: Db, table: string, rate: number, seconds
     result: {
       offeredPerSec: rate, achievedPerSec: Math.round(commitAt.size / writeSeconds), rows: commitAt.size,
       p50Ms: r(percentile(sorted, 50)), p95Ms: r(percentile(sorted, 95)), p99Ms: r(percentile(sorted, 99)), maxMs: r(sorted[sorted.length - 1] ?? NaN), sustained,
+      ...(cpuShare ? { cpu: cpuShare } : {}),
     },
   };
 }
@@ -290,13 +307,13 @@ async function settle(h: Harness, outboxInUse: boolean): Promise<{ seconds: numb
   return { seconds: Math.round((performance.now() - started) / 100) / 10, ...(notes.length ? { note: notes.join('; ') } : {}) };
 }
 
-async function rateSeries(h: Harness, table: string, rates: number[], seconds: number, firstId: number, log: (m: string) => void): Promise<{ rates: RateResult[]; nextId: number }> {
+async function rateSeries(h: Harness, table: string, rates: number[], seconds: number, firstId: number, pids: () => Record<string, number | undefined>, log: (m: string) => void): Promise<{ rates: RateResult[]; nextId: number }> {
   const out: RateResult[] = [];
   let next = firstId;
   for (const rate of rates) {
-    const { result, nextId } = await measureRate(h.src, h.my, table, rate, seconds, next);
+    const { result, nextId } = await measureRate(h.src, h.my, table, rate, seconds, next, pids());
     next = nextId;
-    log(`  ${rate}/s offered: achieved ${result.achievedPerSec}/s, p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, p99 ${result.p99Ms} ms, ${result.sustained ? 'sustained' : 'NOT sustained'}`);
+    log(`  ${rate}/s offered: achieved ${result.achievedPerSec}/s, p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, p99 ${result.p99Ms} ms, ${result.sustained ? 'sustained' : 'NOT sustained'}${cpuText(result.cpu)}`);
     out.push(result);
     // The next rate starts from a caught-up pipeline.
     await waitFor(`${table} to catch up`, async () => (await targetState(h.my, table)).maxId >= next - 1, 300_000, 100);
@@ -331,8 +348,9 @@ export async function runEndToEnd(opts: EndToEndOptions = {}): Promise<EndToEndR
     // the slower one, never has to catch up with rows written for the other's latency runs.
     log('fieldsync: draining the backlog ...');
     await startFieldsync(h);
-    const fsDrain = await measureDrain(h.my, h.fsTable, inserts, updates, 900_000);
-    log(`  ${fsDrain.changesPerSec} changes/s (${fsDrain.changes} in ${fsDrain.seconds} s)`);
+    const fsPids = () => ({ capture: h.capture.pid, applier: h.applier.pid });
+    const fsDrain = await measureDrain(h.my, h.fsTable, inserts, updates, 900_000, fsPids());
+    log(`  ${fsDrain.changesPerSec} changes/s (${fsDrain.changes} in ${fsDrain.seconds} s)${cpuText(fsDrain.cpu)}`);
     let fsRss = await stopFieldsync(h);
     let nextId = 10_000_000;
 
@@ -341,12 +359,13 @@ export async function runEndToEnd(opts: EndToEndOptions = {}): Promise<EndToEndR
       try {
         log('Debezium: draining the backlog ...');
         dbzPipe = await dbz(h);
-        const drain = await measureDrain(h.my, h.dbzTable, inserts, updates, 1_800_000);
+        const dbzPids = () => ({ connect: dbzPipe?.pid });
+        const drain = await measureDrain(h.my, h.dbzTable, inserts, updates, 1_800_000, dbzPids());
         log(`  ${drain.changesPerSec} changes/s (${drain.changes} in ${drain.seconds} s)`);
         const settled = await settle(h, false);
         log(`Debezium: latency at fixed rates (settled for ${settled.seconds} s${settled.note ? `: ${settled.note}` : ''}) ...`);
         if (settled.note) notes.push(`before Debezium's latency series: ${settled.note}`);
-        const dRates = await rateSeries(h, h.dbzTable, rates, rateSeconds, nextId, log);
+        const dRates = await rateSeries(h, h.dbzTable, rates, rateSeconds, nextId, dbzPids, log);
         nextId = dRates.nextId;
         const { peakRssMiB } = await import('../test/chaos/supervisor.js');
         debezium = { drain, rates: dRates.rates, highestSustainedPerSec: Math.max(0, ...dRates.rates.filter((r) => r.sustained).map((r) => r.achievedPerSec)), peakRssMiB: { connect: Math.round(peakRssMiB(dbzPipe.pid) ?? 0) } };
@@ -366,7 +385,7 @@ export async function runEndToEnd(opts: EndToEndOptions = {}): Promise<EndToEndR
     const settled = await settle(h, true);
     log(`fieldsync: settled for ${settled.seconds} s${settled.note ? ` (${settled.note})` : ''}`);
     if (settled.note) notes.push(`before fieldsync's latency series: ${settled.note}`);
-    const fsRates = await rateSeries(h, h.fsTable, rates, rateSeconds, nextId + 1_000_000, log);
+    const fsRates = await rateSeries(h, h.fsTable, rates, rateSeconds, nextId + 1_000_000, fsPids, log);
     const rss2 = await stopFieldsync(h);
     fsRss = { capture: Math.max(fsRss.capture ?? 0, rss2.capture ?? 0), applier: Math.max(fsRss.applier ?? 0, rss2.applier ?? 0) };
     const fieldsync: PipelineResult = { drain: fsDrain, rates: fsRates.rates, highestSustainedPerSec: Math.max(0, ...fsRates.rates.filter((r) => r.sustained).map((r) => r.achievedPerSec)), peakRssMiB: fsRss };
