@@ -15,7 +15,9 @@
  *   changed        update only: names of the columns whose value changed (NULL-safe), or
  *                  NULL for the capture to compare old_row and new_row (the PostgreSQL
  *                  trigger's choice: outbox-ddl.ts)
- *   old_row        update/delete: the row before, as JSON built by the database
+ *   old_row        delete: the row before, as JSON built by the database; update: the
+ *                  same (PostgreSQL, SQL Server), or only when the key changed (MySQL,
+ *                  whose trigger lists `changed` itself)
  *   new_row        insert/update: the row after, as JSON built by the database
  *   origin         the configured origin id of this database (baked into the trigger)
  *   commit_micros  statement time of the change, UTC microseconds since the Unix epoch

@@ -1,7 +1,8 @@
 /**
  * The outbox triggers record each change's key as a JSON object in key_values (for
  * operators reading the outbox; capture itself takes keys from the row images): the new
- * key for inserts and updates, the old key for deletes, for one-column and composite keys.
+ * key for inserts and updates, the old key for deletes, for one-column and composite keys;
+ * and the old image of an update where the capture needs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installOutbox, uninstallOutbox } from '../../lib/capture/install.js';
@@ -45,9 +46,12 @@ for (const kind of ['pg', 'mysql'] as SourceKind[]) {
       await db.execute(`UPDATE ${two} SET b = 'k2' WHERE a = 1`);
       await db.execute(`DELETE FROM ${two} WHERE a = 1`);
       const outbox = kind === 'pg' ? `"${source.isolation}".outbox` : 'fieldsync_outbox';
-      const rows = await db.query(`SELECT table_name, op, key_values FROM ${outbox} ORDER BY seq`);
+      const rows = await db.query(`SELECT table_name, op, key_values, old_row FROM ${outbox} ORDER BY seq`);
       // compared as text of the JSON: a bigint key must keep all its digits
       const keys = rows.map((r) => `${String(r.table_name) === one ? 'one' : 'two'} ${String(r.op)} ${String(r.key_values).replace(/\s/g, '')}`);
+      // the old image of an update: PostgreSQL always (the capture compares the images);
+      // MySQL only when the key changed (the capture needs it only for the old key's delete)
+      expect(rows.map((r) => r.old_row !== null)).toEqual(kind === 'pg' ? [false, true, true, false, true, true] : [false, false, true, false, true, true]);
       expect(keys).toEqual([
         'one I {"id":9007199254740993}',
         'one U {"id":9007199254740993}',

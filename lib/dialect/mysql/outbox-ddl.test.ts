@@ -41,6 +41,9 @@ describe('MySQL outbox DDL', () => {
     expect(body).toContain("IF NOT (OLD.`balance` <=> NEW.`balance`) THEN SET ch = JSON_ARRAY_APPEND(ch, '$', 'balance'); END IF;");
     expect(body).toContain("IF NOT (BINARY OLD.`we``ird` <=> BINARY NEW.`we``ird`) THEN SET ch = JSON_ARRAY_APPEND(ch, '$', 'we`ird'); END IF;");
     expect(body).toContain("IF ch <> '[]' THEN");
+    // the old image only when the key changed (the capture's delete of the old key needs it)
+    expect(body).toContain('IF NOT (OLD.`id` <=> NEW.`id`) THEN');
+    expect(body).toMatch(/'U', JSON_OBJECT\('id', NEW\.`id`\), ch, JSON_OBJECT\('id', OLD\.`id`[^;]*;\s*ELSE\s*INSERT[^;]*'U', JSON_OBJECT\('id', NEW\.`id`\), ch, NULL, JSON_OBJECT\('id', NEW\.`id`/);
     expect(body).toContain("'o''rigin\\\\'");
     expect(body).toContain('CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)');
     expect(body).toContain("JSON_OBJECT('id', NEW.`id`)");
