@@ -17,12 +17,12 @@
  *
  * Prints one JSON object: { postgres: { events, seconds, eventsPerSec }, mariadb: { … } }.
  */
-import { installOutbox, uninstallOutbox } from '../lib/capture/install.js';
+import { installOutbox } from '../lib/capture/install.js';
 import type { FieldsyncConfig } from '../lib/config/schema.js';
 import { openDb } from '../lib/dialect/index.js';
-import { openMysql } from '../lib/dialect/mysql/db.js';
 import { startCaptureService } from '../services/capture/service.js';
-import { stack, stackConfig, uniqueName } from '../test/support/helpers.js';
+import { stackConfig, uniqueName } from '../test/support/helpers.js';
+import { benchSource, type SourceKind } from './support/source.js';
 import { createBenchTable } from './support/table.js';
 
 const EVENTS = Number(process.env.CAPTURE_BENCH_EVENTS ?? 100_000 * Number(process.env.BENCH_SCALE ?? 1));
@@ -32,18 +32,11 @@ interface Result {
   cpuMicrosPerEvent: number; steadyCpuMicrosPerEvent: number | null; batchSize: number;
 }
 
-async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
-  const isolation = uniqueName(kind === 'postgres' ? 'fsbench' : 'capbench');
-  if (kind === 'mariadb') {
-    const admin = openMysql(stack.mysqlUrl());
-    await admin.execute(`CREATE DATABASE \`${isolation}\` CHARACTER SET utf8mb4`);
-    await admin.close();
-  }
+async function measure(kind: SourceKind): Promise<Result> {
+  const src = await benchSource(kind, kind === 'postgres' ? 'fsbench' : 'capbench');
   const table = uniqueName('bench_capture');
   const cfg: FieldsyncConfig = stackConfig({
-    databases: { src: kind === 'postgres'
-      ? { dialect: 'postgres', url: stack.pgUrl(), fieldsyncSchema: isolation }
-      : { dialect: 'mysql', url: stack.mysqlUrl(isolation) } },
+    databases: { src: src.database },
     capture: [{ source: 'src', mode: 'outbox', pollIntervalMs: 50, ...(process.env.CAPTURE_BENCH_BATCH ? { batchSize: Number(process.env.CAPTURE_BENCH_BATCH) } : {}), tables: [{ name: table, snapshot: false }] }],
   });
   const db = openDb(cfg.databases.src!);
@@ -58,8 +51,8 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
         ? `INSERT INTO ${table} SELECT g, 'client ' || g, 'c' || g || '@example.org', '+41 44 ' || (g % 1000), 'Zürich', 'active', (g % 1000000) + 0.25, (g % 100000000) + 0.1234, timestamp '2024-01-01' + g * interval '1 second', timestamp '2024-01-01 00:00:00.123456' + g * interval '1 second' FROM generate_series(${lo}, ${hi}) g`
         : `INSERT INTO ${table} SELECT seq, CONCAT('client ', seq), CONCAT('c', seq, '@example.org'), CONCAT('+41 44 ', seq % 1000), 'Zürich', 'active', (seq % 1000000) + 0.25, (seq % 100000000) + 0.1234, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND, TIMESTAMP'2024-01-01 00:00:00.123456' + INTERVAL seq SECOND FROM seq_${lo}_to_${hi}`);
     }
-    const outbox = kind === 'postgres' ? `"${isolation}".outbox` : 'fieldsync_outbox';
-    const checkpointTable = kind === 'postgres' ? `"${isolation}".capture_checkpoint` : 'fieldsync_capture_checkpoint';
+    const outbox = src.outbox;
+    const checkpointTable = src.checkpoints;
     const [m] = await db.query(`SELECT max(seq) AS s, count(*) AS n FROM ${outbox}`);
     const last = BigInt(String(m?.s));
     if (Number(m?.n) !== EVENTS) throw new Error(`expected ${EVENTS} outbox rows, found ${String(m?.n)}`);
@@ -97,15 +90,7 @@ async function measure(kind: 'postgres' | 'mariadb'): Promise<Result> {
       batchSize: cfg.capture[0]!.batchSize,
     };
   } finally {
-    await uninstallOutbox(cfg, cfg.capture[0]!, db, true).catch(() => undefined);
-    await db.execute(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-    if (kind === 'postgres') await db.execute(`DROP SCHEMA IF EXISTS "${isolation}" CASCADE`).catch(() => undefined);
-    await db.close();
-    if (kind === 'mariadb') {
-      const admin = openMysql(stack.mysqlUrl());
-      await admin.execute(`DROP DATABASE IF EXISTS \`${isolation}\``).catch(() => undefined);
-      await admin.close();
-    }
+    await src.drop(cfg, db, [table]);
   }
 }
 

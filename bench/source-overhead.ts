@@ -19,13 +19,12 @@
  *
  * Prints one JSON object; runSourceOverhead() is reused by bench/run.ts.
  */
-import { installOutbox, uninstallOutbox } from '../lib/capture/install.js';
+import { installOutbox } from '../lib/capture/install.js';
 import type { FieldsyncConfig } from '../lib/config/schema.js';
-import type { Db } from '../lib/dialect/dialect.js';
 import { openDb } from '../lib/dialect/index.js';
-import { openMysql } from '../lib/dialect/mysql/db.js';
-import { stack, stackConfig, uniqueName } from '../test/support/helpers.js';
+import { stackConfig, uniqueName } from '../test/support/helpers.js';
 import { scaled } from './support/env.js';
+import { benchSource, type SourceKind } from './support/source.js';
 import { BENCH_COLUMNS, benchRow, createBenchTable } from './support/table.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -48,23 +47,16 @@ export interface SourceOverhead {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-async function measure(kind: 'postgres' | 'mariadb', log: (m: string) => void): Promise<SourceOverhead> {
-  const isolation = uniqueName(kind === 'postgres' ? 'fssrc' : 'srcbench');
-  if (kind === 'mariadb') {
-    const admin = openMysql(stack.mysqlUrl());
-    await admin.execute(`CREATE DATABASE \`${isolation}\` CHARACTER SET utf8mb4`);
-    await admin.close();
-  }
+async function measure(kind: SourceKind, log: (m: string) => void): Promise<SourceOverhead> {
+  const src = await benchSource(kind, kind === 'postgres' ? 'fssrc' : 'srcbench');
   const traced = uniqueName('bench_src_trg');
   const plain = uniqueName('bench_src_plain');
   const cfg: FieldsyncConfig = stackConfig({
-    databases: { src: kind === 'postgres'
-      ? { dialect: 'postgres', url: stack.pgUrl(), fieldsyncSchema: isolation }
-      : { dialect: 'mysql', url: stack.mysqlUrl(isolation) } },
+    databases: { src: src.database },
     capture: [{ source: 'src', mode: 'outbox', tables: [{ name: traced, snapshot: false }] }],
   });
   const db = openDb(cfg.databases.src!);
-  const outbox = kind === 'postgres' ? `"${isolation}".outbox` : 'fieldsync_outbox';
+  const outbox = src.outbox;
   const statements = scaled(1000);
   const singles = scaled(1000);
   try {
@@ -114,15 +106,7 @@ async function measure(kind: 'postgres' | 'mariadb', log: (m: string) => void): 
       insert1: cost(samples.insert1, singles),
     };
   } finally {
-    await uninstallOutbox(cfg, cfg.capture[0]!, db, true).catch(() => undefined);
-    for (const t of [traced, plain]) await db.execute(`DROP TABLE IF EXISTS ${db.dialect.quote(t)}`).catch(() => undefined);
-    if (kind === 'postgres') await db.execute(`DROP SCHEMA IF EXISTS "${isolation}" CASCADE`).catch(() => undefined);
-    await db.close();
-    if (kind === 'mariadb') {
-      const admin = openMysql(stack.mysqlUrl());
-      await admin.execute(`DROP DATABASE IF EXISTS \`${isolation}\``).catch(() => undefined);
-      await admin.close();
-    }
+    await src.drop(cfg, db, [traced, plain]);
   }
 }
 
