@@ -39,7 +39,9 @@ describe('status', () => {
       invoice: { dialect: 'mysql', url: stack.mysqlUrl() },
     },
     capture: [{ source: 'billing', mode: 'outbox', tables: [{ name: `public.${table}`, snapshot: false }] }],
-    applier: [{ target: 'invoice', tables: [{ from: `billing.public.${table}` }] }],
+    // a consumer group of its own: joining the default one, which other tests share, can wait
+    // a whole session timeout for members they killed (the default name: routes.test.ts)
+    applier: [{ target: 'invoice', groupId: uniqueName('g-status'), tables: [{ from: `billing.public.${table}` }] }],
     http: { host: '127.0.0.1', port: 0 },
   };
   const cfg = parseConfig(doc, 'status-test');
@@ -108,7 +110,7 @@ describe('status', () => {
     const before = (await status()).tables.find((x) => x.topic === topic)!;
     expect(before.endOffset).toBe('30');
     expect(before).toMatchObject({ retentionMs: -1, truncated: false }); // topics keep what a replay needs
-    expect(before.targets[0]).toMatchObject({ target: 'invoice', consumer: 'fieldsync-applier-invoice', lagMessages: 0 });
+    expect(before.targets[0]).toMatchObject({ target: 'invoice', consumer: doc.applier[0]!.groupId, lagMessages: 0 });
     expect(before.targets[0]!.lastAppliedAt).not.toBeNull();
 
     // The applier is stopped: everything published now is lag.
