@@ -14,7 +14,6 @@
  *      the good messages are applied again (idempotent) together with all the offsets.
  */
 import type { KafkaMessage } from 'kafkajs';
-import type { Histogram } from 'prom-client';
 import type { DecodedEvent } from '../avro/codec.js';
 import type { ApplierConfig, RegistryConfig } from '../config/schema.js';
 import { DataError, FieldsyncError, errorMessage, isRetriable, wrap } from '../errors.js';
@@ -239,17 +238,17 @@ export function recordBatchMetrics(target: string, r: AppliedBatch, now = Date.n
   applyBatchSize.observe(labels, r.units.length);
   applyBatchDuration.observe(labels, r.durationMs / 1000);
   lastAppliedTime.set(labels, now / 1000);
-  // Per event only the lag histogram's own observe: the label set is resolved once per
-  // table (prom-client hashes a label object on every call) and the event counts are added
-  // once per table and operation.
-  const tables = new Map<string, { lag: Histogram.Internal<'target' | 'table'>; ops: Map<ChangeOp, number> }>();
+  // Per event only the lag histogram's observe (prom-client has no bulk form; it hashes the
+  // label object on every call, a child from labels() included): the event counts are added
+  // once per table and operation, and each table's label object is made once.
+  const tables = new Map<string, { labels: { target: string; table: string }; ops: Map<ChangeOp, number> }>();
   for (const u of r.units) {
     const table = u.msg.route.label;
     let t = tables.get(table);
-    if (!t) tables.set(table, (t = { lag: endToEndLag.labels({ target, table }), ops: new Map() }));
+    if (!t) tables.set(table, (t = { labels: { target, table }, ops: new Map() }));
     t.ops.set(u.event.op, (t.ops.get(u.event.op) ?? 0) + 1);
     // micros since the epoch stay below 2^53 until the year 2255: Number() is exact, no BigInt division
-    t.lag.observe(Math.max(0, now - Number(u.event.commitTimeMicros) / 1000) / 1000);
+    endToEndLag.observe(t.labels, Math.max(0, now - Number(u.event.commitTimeMicros) / 1000) / 1000);
   }
   for (const [table, t] of tables) for (const [op, n] of t.ops) eventsApplied.inc({ target, table, op }, n);
   // MergeOutcome is per batch: attributed to its table, or to "all" for a mixed batch
