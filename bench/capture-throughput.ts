@@ -23,7 +23,7 @@ import { openDb } from '../lib/dialect/index.js';
 import { startCaptureService } from '../services/capture/service.js';
 import { stackConfig, uniqueName } from '../test/support/helpers.js';
 import { benchSource, type SourceKind } from './support/source.js';
-import { createBenchTable } from './support/table.js';
+import { createBenchTable, generatedRowsSql } from './support/table.js';
 
 const EVENTS = Number(process.env.CAPTURE_BENCH_EVENTS ?? 100_000 * Number(process.env.BENCH_SCALE ?? 1));
 
@@ -47,9 +47,7 @@ async function measure(kind: SourceKind): Promise<Result> {
     for (let lo = 1; lo <= EVENTS; lo += chunk) {
       const hi = Math.min(EVENTS, lo + chunk - 1);
       // the benchmark table's 10 columns, generated in SQL (the triggers write the outbox rows)
-      await db.execute(kind === 'postgres'
-        ? `INSERT INTO ${table} SELECT g, 'client ' || g, 'c' || g || '@example.org', '+41 44 ' || (g % 1000), 'Zürich', 'active', (g % 1000000) + 0.25, (g % 100000000) + 0.1234, timestamp '2024-01-01' + g * interval '1 second', timestamp '2024-01-01 00:00:00.123456' + g * interval '1 second' FROM generate_series(${lo}, ${hi}) g`
-        : `INSERT INTO ${table} SELECT seq, CONCAT('client ', seq), CONCAT('c', seq, '@example.org'), CONCAT('+41 44 ', seq % 1000), 'Zürich', 'active', (seq % 1000000) + 0.25, (seq % 100000000) + 0.1234, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND, TIMESTAMP'2024-01-01 00:00:00.123456' + INTERVAL seq SECOND FROM seq_${lo}_to_${hi}`);
+      await db.execute(`INSERT INTO ${table} ${generatedRowsSql(kind === 'postgres' ? 'postgres' : 'mysql', lo, hi)}`);
     }
     const outbox = src.outbox;
     const checkpointTable = src.checkpoints;

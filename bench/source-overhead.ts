@@ -25,7 +25,7 @@ import { openDb } from '../lib/dialect/index.js';
 import { stackConfig, uniqueName } from '../test/support/helpers.js';
 import { scaled } from './support/env.js';
 import { benchSource, type SourceKind } from './support/source.js';
-import { BENCH_COLUMNS, benchRow, createBenchTable } from './support/table.js';
+import { BENCH_COLUMNS, benchRow, createBenchTable, generatedRowsSql } from './support/table.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
@@ -65,9 +65,7 @@ async function measure(kind: SourceKind, log: (m: string) => void): Promise<Sour
     await installOutbox(cfg, cfg.capture[0]!, db);
     const q = db.dialect.quote;
     const params = BENCH_COLUMNS.map((_, i) => (kind === 'postgres' ? `$${i + 1}` : '?')).join(', ');
-    const rows = (lo: number, hi: number) => kind === 'postgres'
-      ? `SELECT g, 'client ' || g, 'c' || g || '@example.org', '+41 44 ' || (g % 1000), 'Zürich', 'active', (g % 1000000) + 0.25, (g % 100000000) + 0.1234, timestamp '2024-01-01' + g * interval '1 second', timestamp '2024-01-01 00:00:00.123456' + g * interval '1 second' FROM generate_series(${lo}, ${hi}) g`
-      : `SELECT seq, CONCAT('client ', seq), CONCAT('c', seq, '@example.org'), CONCAT('+41 44 ', seq % 1000), 'Zürich', 'active', (seq % 1000000) + 0.25, (seq % 100000000) + 0.1234, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND, TIMESTAMP'2024-01-01 00:00:00.123456' + INTERVAL seq SECOND FROM seq_${lo}_to_${hi}`;
+    const rows = (lo: number, hi: number) => generatedRowsSql(kind === 'postgres' ? 'postgres' : 'mysql', lo, hi);
     const timed = async (f: () => Promise<void>, n: number) => { const t0 = performance.now(); await f(); return ((performance.now() - t0) * 1000) / n; };
     const samples: Record<keyof SourceOverhead, { with: number[]; without: number[] }> = {
       insert100: { with: [], without: [] }, update100: { with: [], without: [] }, insert1: { with: [], without: [] },
