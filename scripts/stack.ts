@@ -77,6 +77,10 @@ function requireJava(): void {
 
 // ---------- downloads (cached outside the clone) ----------
 
+// Maven's HTTP transport retries a failed download (a reset connection included) instead of
+// failing the whole stack start on one transient error.
+const MVN_RETRY = ['-Dmaven.wagon.http.retryHandler.count=5', '-Dmaven.wagon.http.retryHandler.requestSentEnabled=true'];
+
 function fetchKafka(): string {
   const home = join(cacheDir, `kafka-${KAFKA_VERSION}`);
   if (existsSync(join(home, '.complete'))) return home;
@@ -84,7 +88,7 @@ function fetchKafka(): string {
   log(`fetching Apache Kafka ${KAFKA_VERSION} and its runtime dependencies with mvn (once) ...`);
   const tmp = `${home}.partial`;
   rmSync(tmp, { recursive: true, force: true });
-  run('mvn', ['-q', '-B', '-f', join(root, 'stack/kafka-pom.xml'), 'dependency:copy-dependencies',
+  run('mvn', ['-q', '-B', ...MVN_RETRY, '-f', join(root, 'stack/kafka-pom.xml'), 'dependency:copy-dependencies',
     `-Dkafka.version=${KAFKA_VERSION}`, '-DincludeScope=runtime', `-DoutputDirectory=${join(tmp, 'libs')}`], 'download of Kafka failed');
   writeFileSync(join(tmp, '.complete'), new Date().toISOString());
   rmSync(home, { recursive: true, force: true });
@@ -100,7 +104,7 @@ function fetchApicurio(): string {
   const tmp = `${home}.partial`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  run('mvn', ['-q', '-B', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`,
+  run('mvn', ['-q', '-B', ...MVN_RETRY, 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`,
     `-DoutputDirectory=${tmp}`], 'download of Apicurio Registry failed', tmp);
   const archive = readdirSync(tmp).find((f) => f.endsWith('.tar.gz'));
   if (!archive) throw new StackError('download of Apicurio Registry failed: no archive was written');
