@@ -84,7 +84,8 @@ describe('the applier service with its target on a private MariaDB', () => {
         target: { dialect: 'mysql', url: fixture.maria.url('app') },
         billing: { dialect: 'postgres', url: stack.pgUrl('fieldsync_test2') },
       },
-      applier: [{ target: 'target', batchMaxWaitMs: 20, breaker: { timeoutMs: 3000, resetTimeoutMs: 1000, volumeThreshold: 2, errorThresholdPercentage: 50 }, tables: [{ from: 'billing.public.clients', into }] }],
+      // a consumer group of its own: the default name is shared with any other run that killed its members
+      applier: [{ target: 'target', groupId: uniqueName('g-readyz'), batchMaxWaitMs: 20, breaker: { timeoutMs: 3000, resetTimeoutMs: 1000, volumeThreshold: 2, errorThresholdPercentage: 50 }, tables: [{ from: 'billing.public.clients', into }] }],
       http: { host: '127.0.0.1', port },
     });
     const file = writeTempConfig(cfg);
