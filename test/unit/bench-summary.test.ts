@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ApplierThroughput } from '../../bench/applier-throughput.js';
 import type { Ceilings } from '../../bench/ceilings.js';
 import type { EndToEndResult } from '../../bench/end-to-end.js';
+import { reconcileGoalSeconds, type ReconcileBenchTarget } from '../../bench/reconcile.js';
 import { summaryRows } from '../../bench/summary.js';
 import { markdownTable } from '../../bench/support/env.js';
 import { benchLine, benchRow, multiRowUpsert } from '../../bench/support/table.js';
@@ -79,5 +80,25 @@ describe('bench table', () => {
     const my = multiRowUpsert('mysql', 't', 0, 3);
     expect(my.sql.split('?')).toHaveLength(31);
     expect(my.sql).toContain('ON DUPLICATE KEY UPDATE');
+  });
+  it('holds a nightly refresh to 20 s per million rows (200 s for 10,000,000) and to 3x its ceiling sum', () => {
+    expect(reconcileGoalSeconds(1_000_000)).toBe(20);
+    expect(reconcileGoalSeconds(10_000_000)).toBe(200);
+    expect(reconcileGoalSeconds(300_000)).toBe(20);
+    const phasesSeconds = { stage: 1, merge: 2 };
+    const reconcileTarget = (rows: number, totalSeconds: number, ceilingSeconds: number): ReconcileBenchTarget => ({
+      target: 'mariadb', rows,
+      initial: { totalSeconds, phasesSeconds, swapMs: 5, renameMs: 4 },
+      nightly: { totalSeconds, phasesSeconds, swapMs: 9, renameMs: 8, fieldsKeptFromLive: 1, fieldsTakenFromSource: 2 },
+      ceilings: { bulkLoadSeconds: ceilingSeconds / 2, bulkLoadRowsPerSec: 1, setCopySeconds: ceilingSeconds / 2, setCopyRowsPerSec: 1, bareSwapMs: 4 },
+      ofCeiling: { stage: 1, merge: 1 },
+    });
+    const total = (rows: number, totalSeconds: number, ceilingSeconds: number) => summaryRows({
+      ceilings, capture: {}, applier: { error: 'skipped' }, e2e: { error: 'skipped' },
+      reconcile: { rows, targets: [reconcileTarget(rows, totalSeconds, ceilingSeconds)], goals: { totalSeconds: reconcileGoalSeconds(rows), swapMs: 10 } },
+    }).find((r) => r.measure.includes('nightly, total'))!;
+    expect(total(10_000_000, 117, 61)).toMatchObject({ target: '≤ 200 s and ≤ 3× ceiling sum', met: 'yes' });
+    expect(total(1_000_000, 25, 10)).toMatchObject({ target: '≤ 20 s and ≤ 3× ceiling sum', met: 'NO' });
+    expect(total(10_000_000, 190, 50)).toMatchObject({ met: 'NO' }); // under 200 s but 3.8x its ceiling
   });
 });
