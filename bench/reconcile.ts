@@ -54,6 +54,7 @@ export interface ReconcileBenchResult {
 
 const seconds = (ms: number) => Math.round(ms) / 1000;
 const phases = (r: RefreshReport) => Object.fromEntries(Object.entries(r.phasesMs).map(([k, v]) => [k, seconds(v)]));
+const describePhases = (r: RefreshReport) => Object.entries(r.phasesMs).map(([k, v]) => `${k} ${seconds(v)} s`).join(', ');
 
 async function* lines(rows: number, chunk = 20_000): AsyncGenerator<Buffer> {
   for (let from = 1; from <= rows; from += chunk) {
@@ -133,11 +134,13 @@ async function benchTarget(kind: 'mariadb' | 'postgres', rows: number, log: (m: 
 
     log(`${kind}: refresh 1 (empty target)`);
     const initial = await refreshTable(cfg, cfg.reconciler.jobs[0]!);
+    log(`${kind}: refresh 1 done in ${seconds(initial.totalMs)} s (${describePhases(initial)}), swap ${initial.swapMs.toFixed(1)} ms`);
     // the nightly case: target users edited 30% of the rows, the source changed 10%
     await target.execute(`UPDATE ${q(tgt)} SET email = ${kind === 'postgres' ? `'edited' || id` : `CONCAT('edited', id)`} WHERE id % 10 IN (0, 1, 2)`);
     await source.execute(`UPDATE ${source.dialect.quote(src)} SET name = 'renamed', updated_at = now() - interval '1 hour' WHERE id % 10 = 5`);
     log(`${kind}: refresh 2 (nightly: previous generation, 30% edited in the target, 10% changed at the source)`);
     const nightly = await refreshTable(cfg, cfg.reconciler.jobs[0]!);
+    log(`${kind}: refresh 2 done in ${seconds(nightly.totalMs)} s (${describePhases(nightly)}), swap ${nightly.swapMs.toFixed(1)} ms`);
 
     log(`${kind}: ceilings`);
     const bareSwap = await bareSwapMs(target, tgt);

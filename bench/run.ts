@@ -64,8 +64,16 @@ async function runScript(file: string, env: NodeJS.ProcessEnv = {}, nodeArgs: st
   });
   let out = '';
   let err = '';
+  let partial = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  // the script's progress lines (stderr) show as they come: a 10,000,000-row reconcile runs
+  // for minutes; they are also kept for the error message should it fail
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) log(`   ${line}`);
+  });
   let peak = 0;
   const timer = setInterval(() => { const r = child.pid ? peakRssMiB(child.pid) : undefined; if (r && r > peak) peak = r; }, 500);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
