@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['lib/**/*.test.ts', 'services/**/*.test.ts', 'cli/**/*.test.ts', 'test/unit/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', 'node_modules/**'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**', '.scratch/**', '.bench-build/**'],
           testTimeout: 30_000,
           // unit tests run first, then the integration tests (each group with its own workers)
           sequence: { groupOrder: 0 },
@@ -21,7 +21,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['**/*.int.test.ts'],
-          exclude: ['node_modules/**'],
+          // .scratch/ is git-ignored scratch space (a clone for a CI rehearsal may sit there)
+          exclude: ['**/node_modules/**', '.scratch/**', '.bench-build/**'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
           // Tests share one broker and two database servers; each uses its own topics and

@@ -28,7 +28,7 @@ import { mysqlOutboxTable } from '../dialect/mysql/outbox-ddl.js';
 import { pgTriggerExistsSql } from '../dialect/postgres/outbox-ddl.js';
 import { mysqlTriggersOfTableSql } from '../dialect/mysql/outbox-ddl.js';
 import type { TableChange } from '../event/change-event.js';
-import { ConfigError, DataError, FieldsyncError, wrap } from '../errors.js';
+import { ConfigError, DataError, errorMessage, FieldsyncError, wrap } from '../errors.js';
 import { logger, type Logger } from '../log.js';
 import { systemTable } from '../merge/clock-layout.js';
 import type { ChangeSource, SourceBatch } from '../source.js';
@@ -362,7 +362,7 @@ export class OutboxSource implements ChangeSource {
     }
     this.cleanupAgain = false;
     this.cleaning = this.deleteOldRows()
-      .catch((e: unknown) => this.log.warn({ err: e }, `unable to delete published outbox rows of source "${this.name}" (retried after the next batch)`))
+      .catch((e: unknown) => this.log.warn({ err: e }, `${errorMessage(e)} (retried after the next batch)`))
       .finally(() => {
         this.cleaning = undefined;
         if (this.cleanupAgain && this.db) this.scheduleCleanup();
@@ -370,9 +370,12 @@ export class OutboxSource implements ChangeSource {
   }
 
   private async deleteOldRows(): Promise<void> {
+    // both taken now: close() clears this.db while a deletion may still be running
     const db = this.db!;
+    const outbox = this.outboxTable;
     const cutoff = (nowMicros() - BigInt(this.capture.outboxRetentionMs) * 1000n).toString();
     const limit = this.capture.batchSize * 2;
+    let deleted = 0;
     try {
       if (db.dialect.name === 'postgres') {
         const barrier = this.barrier!;
@@ -381,18 +384,22 @@ export class OutboxSource implements ChangeSource {
           await db.transaction(async (tx) => {
             const [me] = await tx.query('SELECT pg_backend_pid() AS pid');
             done = barrier.notAWriter(Number(me?.pid));
-            await tx.execute(`DELETE FROM ${this.outboxTable} WHERE seq IN (SELECT seq FROM ${this.outboxTable} WHERE seq <= $1 AND commit_micros < $2 ORDER BY seq LIMIT $3)`,
+            deleted = await tx.execute(`DELETE FROM ${outbox} WHERE seq IN (SELECT seq FROM ${outbox} WHERE seq <= $1 AND commit_micros < $2 ORDER BY seq LIMIT $3)`,
               [this.checkpoint.toString(), cutoff, limit]);
           });
         } finally {
           done?.(); // only after the transaction ended: its lock is gone by then
         }
       } else {
-        await db.execute(`DELETE FROM ${this.outboxTable} WHERE seq <= ? AND commit_micros < ? ORDER BY seq LIMIT ?`, [this.checkpoint.toString(), cutoff, limit]);
+        deleted = await db.execute(`DELETE FROM ${outbox} WHERE seq <= ? AND commit_micros < ? ORDER BY seq LIMIT ?`, [this.checkpoint.toString(), cutoff, limit]);
       }
     } catch (e) {
       throw wrap(`unable to delete published outbox rows of source "${this.name}"`, e);
     }
+    // A full deletion may have left more behind (a backlog published faster than it was
+    // deleted): go on without waiting for another acknowledgement, which a source that has
+    // gone quiet would never send, and which would leave published rows in the outbox.
+    if (deleted >= limit) this.cleanupAgain = true;
   }
 
   async lagSeconds(): Promise<number | undefined> {

@@ -141,6 +141,36 @@ for (const kind of ['pg', 'maria'] as const) {
       await waitFor('the published rows to be deleted (in the background)', async () => (await count()) === 0, 10_000);
     });
 
+    it('deletes a published backlog larger than one deletion after the last batch, with no more writes to come', async () => {
+      const outbox = kind === 'pg' ? `"${source.isolation}".outbox` : 'fieldsync_outbox';
+      const count = async () => Number((await db.query(`SELECT count(*) AS n FROM ${outbox}`))[0]!.n);
+      await drain(src!, 2); // nothing pending from earlier tests
+      // published but kept (retention): 40 rows, 8 batches of 5
+      const small = { ...cfg.capture[0]!, batchSize: 5 };
+      const keeping = new OutboxSource(cfg, { ...small, outboxRetentionMs: 3_600_000 });
+      await keeping.connect();
+      try {
+        for (let id = 100; id < 140; id++) await db.execute(`INSERT INTO ${t} VALUES (${p(1)}, 'backlog')`, [id]);
+        const got: TableChange[] = [];
+        await waitFor('the 40 rows', async () => { got.push(...(await drain(keeping, 1))); return got.length >= 40 || undefined; }, 20_000);
+        expect(await count()).toBeGreaterThanOrEqual(40);
+      } finally {
+        await keeping.close();
+      }
+      // retention 0, one deletion removes at most 2 × batchSize = 10 rows: one last batch
+      // (one acknowledgement) must still clear all 41
+      const last = new OutboxSource(cfg, small);
+      await last.connect();
+      try {
+        await db.execute(`INSERT INTO ${t} VALUES (${p(1)}, 'last')`, [140]);
+        expect(ids(await waitFor('the last row', async () => { const c = await drain(last, 1); return c.length ? c : undefined; }))).toEqual([140]);
+        await waitFor('the whole published backlog to be deleted', async () => (await count()) === 0, 10_000);
+        expect(await count()).toBe(0);
+      } finally {
+        await last.close();
+      }
+    });
+
     it('passes the gap a rolled-back transaction leaves, without losing what committed around it', async () => {
       const url = String(cfg.databases.src!.url);
       const tx = await openTx(kind, url);
