@@ -91,7 +91,27 @@ export async function triggersOf(s: SwapRunner, t: TableRef): Promise<TriggerDef
 const sameDef = (a: TriggerDef, b: TriggerDef) =>
   a.name === b.name && a.timing === b.timing && a.event === b.event && a.statement === b.statement && a.sqlMode === b.sqlMode;
 
-/** CREATE each trigger on `to` under `nameOf(def)` (its own name by default), with its body and sql_mode. */
+/** MySQL / MariaDB error 1359 (ER_TRG_ALREADY_EXISTS). */
+const TRIGGER_ALREADY_EXISTS = 1359;
+
+/** Whether a trigger of that name is defined on any table of `schema` ('' = the current database). */
+async function triggerVisible(s: SwapRunner, schema: string, name: string): Promise<boolean> {
+  const rows = await s.query(
+    `SELECT 1 AS x FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${schema ? '?' : 'DATABASE()'} AND TRIGGER_NAME = ?`,
+    [...(schema ? [schema] : []), name]);
+  return rows.length > 0;
+}
+
+/**
+ * CREATE each trigger on `to` under `nameOf(def)` (its own name by default), with its body and sql_mode.
+ *
+ * A server killed in the middle of a DROP TRIGGER can leave the trigger's name file (.TRN)
+ * behind while its table no longer lists the trigger: information_schema shows no such
+ * trigger, yet CREATE TRIGGER of that name fails with "already exists", on every later
+ * refresh. Only in that case (the name is taken and no table has the trigger) the orphan
+ * name is dropped (`DROP TRIGGER IF EXISTS` removes an orphan .TRN) and the CREATE runs
+ * once more; a trigger that really exists is never dropped here.
+ */
 export async function createTriggers(s: SwapRunner, defs: readonly TriggerDef[], to: TableRef, nameOf: (t: TriggerDef) => string = (t) => t.name): Promise<void> {
   if (defs.length === 0) return;
   const [mode] = await s.query('SELECT @@SESSION.sql_mode AS m');
@@ -99,7 +119,15 @@ export async function createTriggers(s: SwapRunner, defs: readonly TriggerDef[],
     for (const t of defs) {
       if (!/^(BEFORE|AFTER)$/.test(t.timing) || !/^(INSERT|UPDATE|DELETE)$/.test(t.event)) throw new Error(`unexpected trigger timing/event ${t.timing} ${t.event}`);
       await s.execute('SET SESSION sql_mode = ?', [t.sqlMode]);
-      await s.execute(`CREATE TRIGGER ${triggerRef(to.schema, nameOf(t))} ${t.timing} ${t.event} ON ${d.qualified(to)} FOR EACH ROW ${t.statement}`);
+      const name = nameOf(t);
+      const create = `CREATE TRIGGER ${triggerRef(to.schema, name)} ${t.timing} ${t.event} ON ${d.qualified(to)} FOR EACH ROW ${t.statement}`;
+      try {
+        await s.execute(create);
+      } catch (e) {
+        if ((e as { errno?: unknown }).errno !== TRIGGER_ALREADY_EXISTS || await triggerVisible(s, to.schema, name)) throw e;
+        await s.execute(`DROP TRIGGER IF EXISTS ${triggerRef(to.schema, name)}`);
+        await s.execute(create);
+      }
     }
   } finally {
     await s.execute('SET SESSION sql_mode = ?', [String(mode?.m ?? '')]);
