@@ -10,16 +10,19 @@
  * a copy of a real trigger's .TRN under a second name is exactly what the crash leaves, a
  * name file whose table does not list it. createTriggers (lib/dialect/mysql/swap.ts) must
  * then drop the orphan name and create the trigger, and must never drop a trigger that
- * really exists. The applier's reinstall of its stamp triggers (MariaDB: CREATE OR REPLACE,
- * which fails with "Trigger does not exist" on such a name) must get past one too.
+ * really exists. The applier's reinstall of its stamp triggers and the capture's install of
+ * its outbox triggers (MariaDB: CREATE OR REPLACE, which fails with "Trigger does not exist"
+ * on such a name) must get past one too.
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installOutbox } from '../../lib/capture/install.js';
 import { openMysql } from '../../lib/dialect/mysql/db.js';
+import { mysqlTriggerBaseNames } from '../../lib/dialect/mysql/outbox-ddl.js';
 import { stampTriggerBodies, stampTriggerName } from '../../lib/dialect/mysql/stamp-triggers.js';
 import { createTriggers, triggersOf } from '../../lib/dialect/mysql/swap.js';
-import { GENERATION_SUFFIX } from '../../lib/dialect/mysql/trigger-names.js';
+import { GENERATION_SUFFIX, triggerNameForms } from '../../lib/dialect/mysql/trigger-names.js';
 import type { Db } from '../../lib/dialect/dialect.js';
 import { openSession, type Session } from '../../lib/reconcile/session.js';
 import { createSink } from '../../lib/sink/index.js';
@@ -108,5 +111,30 @@ describe('MariaDB: a trigger name orphaned by a crash', () => {
     expect(await triggersNamed(`${base}${GENERATION_SUFFIX}`)).toEqual([]);
     const [def] = (await triggersOf(s, { schema: '', name: 'clients' })).filter((t) => t.name === base);
     expect(def?.statement).toBe(stampTriggerBodies(full, 'maria').insert);
+  });
+  it("does not stop the capture's install of its outbox triggers", async () => {
+    await s.execute('CREATE TABLE orders (id INT PRIMARY KEY, v INT)');
+    const cfg = stackConfig({
+      databases: { src: { dialect: 'mysql', url: maria.url('app') } },
+      capture: [{ source: 'src', mode: 'outbox', tables: [{ name: 'orders', snapshot: false }] }],
+    });
+    await installOutbox(cfg, cfg.capture[0]!, db);
+    const [base] = mysqlTriggerBaseNames('orders');
+    const alternate = triggerNameForms(base!)[1]!;
+    expect(await triggersNamed(base!)).toEqual(['orders']);
+
+    // live holds the insert trigger under its other name (outdated body); the base name is an orphan
+    const dir = join(maria.dataDir, 'app');
+    const trn = readFileSync(join(dir, `${base}.TRN`));
+    await s.execute(`CREATE TRIGGER \`${alternate}\` AFTER INSERT ON orders FOR EACH ROW SET @outdated = 1`);
+    await s.execute(`DROP TRIGGER \`${base}\``);
+    writeFileSync(join(dir, `${base}.TRN`), trn);
+    expect(await triggersNamed(base!)).toEqual([]);
+
+    await installOutbox(cfg, cfg.capture[0]!, db);
+    expect(await triggersNamed(base!)).toEqual(['orders']);
+    expect(await triggersNamed(alternate)).toEqual([]);
+    await s.execute('INSERT INTO orders VALUES (1, 1)');
+    expect((await s.query("SELECT table_name AS t, op FROM fieldsync_outbox WHERE table_name = 'orders'")).map((r) => `${String(r.t)} ${String(r.op)}`)).toEqual(['orders I']);
   });
 });
