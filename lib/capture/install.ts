@@ -14,8 +14,8 @@ import { originOf } from '../config/load.js';
 import type { Db } from '../dialect/dialect.js';
 import { openDb } from '../dialect/index.js';
 import { readTableSchema, splitTableName } from '../dialect/introspect.js';
-import { mysqlDialect } from '../dialect/mysql/dialect.js';
-import { mysqlDropOutboxSql, mysqlInstallOutboxSql, mysqlInstallTriggerSql, mysqlTriggerBaseNames, mysqlTriggersOfTableSql, mysqlUninstallTriggerSql } from '../dialect/mysql/outbox-ddl.js';
+import { dropOrphanTriggerNames } from '../dialect/mysql/orphan-triggers.js';
+import { mysqlDropOutboxSql, mysqlInstallOutboxSql, mysqlInstallTriggerSql, mysqlTriggerBaseNames, mysqlUninstallTriggerSql } from '../dialect/mysql/outbox-ddl.js';
 import { pgDropOutboxSql, pgInstallOutboxSql, pgInstallTriggerSql, pgUninstallTriggerSql } from '../dialect/postgres/outbox-ddl.js';
 import { ConfigError, DataError, wrap } from '../errors.js';
 import type { TableSchema } from '../types.js';
@@ -68,16 +68,8 @@ export async function installTableTriggers(db: Db, info: OutboxDbInfo, table: Ta
     return;
   }
   const tableDatabase = outboxSchemaOf(info, ref);
-  if (info.mariadb) {
-    // MariaDB replaces each trigger with CREATE OR REPLACE, which fails ("Trigger does not
-    // exist") on a name whose .TRN a server killed mid-DROP TRIGGER left behind with no table
-    // listing it. A base name this table does not hold is no trigger of this table: dropping
-    // it removes such an orphan, never a trigger the table's writes need.
-    const held = new Set((await db.query(mysqlTriggersOfTableSql, [tableDatabase, table.name])).map((r) => String(r.name)));
-    for (const base of mysqlTriggerBaseNames(table.name)) {
-      if (!held.has(base)) await db.execute(`DROP TRIGGER IF EXISTS ${mysqlDialect.quote(tableDatabase)}.${mysqlDialect.quote(base)}`);
-    }
-  }
+  // MariaDB's CREATE OR REPLACE fails on a name a crash orphaned (orphan-triggers.ts)
+  if (info.mariadb) await dropOrphanTriggerNames(db, tableDatabase, mysqlTriggerBaseNames(table.name));
   const statements = mysqlInstallTriggerSql(table, tableDatabase, info.database, info.origin, info.mariadb);
   // MySQL 8 needs LOCK TABLES … UNLOCK TABLES on one connection: a transaction pins it
   await db.transaction(async (tx) => {

@@ -30,7 +30,8 @@ import {
   readClocksSql, updateFromStageSql, upsertClocksSql, upsertOffsetsSql, upsertWinnersSql,
 } from '../dialect/mysql/merge-sql.js';
 import { loadDataSql } from '../dialect/mysql/bulk-load.js';
-import { stampTriggerBodies, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
+import { dropOrphanTriggerNames } from '../dialect/mysql/orphan-triggers.js';
+import { stampTriggerBodies, stampTriggerName, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
 import { DataError, FieldsyncError } from '../errors.js';
 import { tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
@@ -312,17 +313,8 @@ export class MysqlSink extends SqlSink {
       return present.length === 1 && installed.get(present[0]!) === bodies[e];
     });
     if (current) return;
-    if (this.mariadb) {
-      // CREATE OR REPLACE fails ("Trigger does not exist") on a name whose .TRN a server
-      // killed mid-DROP TRIGGER left behind with no table listing it. A base name this table
-      // does not hold is no trigger of this table: dropping it removes such an orphan (or a
-      // copy left on a refresh's backup table, which carries no triggers), never a trigger
-      // the table's writes need.
-      for (const e of ['insert', 'update', 'delete'] as const) {
-        const [base] = stampTriggerNames(full, e);
-        if (base !== undefined && !installed.has(base)) await db.execute(`DROP TRIGGER IF EXISTS ${d.qualified({ schema: full.schema, name: base })}`);
-      }
-    }
+    // MariaDB's CREATE OR REPLACE fails on a name a crash orphaned (orphan-triggers.ts)
+    if (this.mariadb) await dropOrphanTriggerNames(db, full.schema, (['insert', 'update', 'delete'] as const).map((e) => stampTriggerName(full, e)));
     for (const sql of stampTriggerSqls(full, this.options.origin, this.mariadb)) await db.execute(sql);
   }
 

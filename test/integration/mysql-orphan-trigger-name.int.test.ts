@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installOutbox } from '../../lib/capture/install.js';
 import { openMysql } from '../../lib/dialect/mysql/db.js';
+import { dropOrphanTriggerNames } from '../../lib/dialect/mysql/orphan-triggers.js';
 import { mysqlTriggerBaseNames } from '../../lib/dialect/mysql/outbox-ddl.js';
 import { stampTriggerBodies, stampTriggerName } from '../../lib/dialect/mysql/stamp-triggers.js';
 import { createTriggers, triggersOf } from '../../lib/dialect/mysql/swap.js';
@@ -72,6 +73,10 @@ describe('MariaDB: a trigger name orphaned by a crash', () => {
 
     // a name a table really holds: the CREATE fails as before and that trigger stays
     await expect(createTriggers(s, [def!], { schema: '', name: 'incoming_t' }, () => 'live_t__fs_sti')).rejects.toMatchObject({ errno: 1359 });
+    expect(await triggersNamed('live_t__fs_sti')).toEqual(['live_t']);
+    expect(await triggersNamed('live_t__fs_sti__fs_g')).toEqual(['incoming_t']);
+    // the installers' helper leaves names any table holds, whichever table it is
+    expect(await dropOrphanTriggerNames(s, '', ['live_t__fs_sti', 'live_t__fs_sti__fs_g'])).toEqual([]);
     expect(await triggersNamed('live_t__fs_sti')).toEqual(['live_t']);
     expect(await triggersNamed('live_t__fs_sti__fs_g')).toEqual(['incoming_t']);
   });

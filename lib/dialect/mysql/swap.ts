@@ -46,6 +46,7 @@ import { MYSQL_APPLIER_VARIABLE } from './db.js';
 import { mysqlDialect } from './dialect.js';
 import type { ForeignKeyDef } from './foreign-keys.js';
 import { moveForeignKeys, restoreForeignKeys } from './foreign-keys.js';
+import { dropOrphanTriggerNames, TRIGGER_ALREADY_EXISTS } from './orphan-triggers.js';
 import { otherGenerationName } from './trigger-names.js';
 
 export interface TableRef { schema: string; name: string }
@@ -91,26 +92,12 @@ export async function triggersOf(s: SwapRunner, t: TableRef): Promise<TriggerDef
 const sameDef = (a: TriggerDef, b: TriggerDef) =>
   a.name === b.name && a.timing === b.timing && a.event === b.event && a.statement === b.statement && a.sqlMode === b.sqlMode;
 
-/** MySQL / MariaDB error 1359 (ER_TRG_ALREADY_EXISTS). */
-const TRIGGER_ALREADY_EXISTS = 1359;
-
-/** Whether a trigger of that name is defined on any table of `schema` ('' = the current database). */
-async function triggerVisible(s: SwapRunner, schema: string, name: string): Promise<boolean> {
-  const rows = await s.query(
-    `SELECT 1 AS x FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${schema ? '?' : 'DATABASE()'} AND TRIGGER_NAME = ?`,
-    [...(schema ? [schema] : []), name]);
-  return rows.length > 0;
-}
-
 /**
  * CREATE each trigger on `to` under `nameOf(def)` (its own name by default), with its body and sql_mode.
  *
- * A server killed in the middle of a DROP TRIGGER can leave the trigger's name file (.TRN)
- * behind while its table no longer lists the trigger: information_schema shows no such
- * trigger, yet CREATE TRIGGER of that name fails with "already exists", on every later
- * refresh. Only in that case (the name is taken and no table has the trigger) the orphan
- * name is dropped (`DROP TRIGGER IF EXISTS` removes an orphan .TRN) and the CREATE runs
- * once more; a trigger that really exists is never dropped here.
+ * A CREATE that fails with "already exists" for a name no table holds met a name orphaned by
+ * a crash (orphan-triggers.ts): the orphan is dropped and the CREATE runs once more. A
+ * trigger that really exists is never dropped here.
  */
 export async function createTriggers(s: SwapRunner, defs: readonly TriggerDef[], to: TableRef, nameOf: (t: TriggerDef) => string = (t) => t.name): Promise<void> {
   if (defs.length === 0) return;
@@ -124,8 +111,8 @@ export async function createTriggers(s: SwapRunner, defs: readonly TriggerDef[],
       try {
         await s.execute(create);
       } catch (e) {
-        if ((e as { errno?: unknown }).errno !== TRIGGER_ALREADY_EXISTS || await triggerVisible(s, to.schema, name)) throw e;
-        await s.execute(`DROP TRIGGER IF EXISTS ${triggerRef(to.schema, name)}`);
+        if ((e as { errno?: unknown }).errno !== TRIGGER_ALREADY_EXISTS) throw e;
+        if ((await dropOrphanTriggerNames(s, to.schema, [name])).length === 0) throw e;
         await s.execute(create);
       }
     }
