@@ -37,7 +37,9 @@
  * incoming tables (before the rename) or live's old triggers on the backup (after it):
  * the next run drops every trigger of a companion table that live has under either name,
  * and moves any other back to live (`moveTriggers`, the moves of step 1); the foreign keys
- * recorded before the lock come back with `restoreForeignKeys`.
+ * recorded before the lock come back with `restoreForeignKeys`. A killed *server* (in step
+ * 4's drops, say) can leave a trigger name orphaned: no table holds it, yet it cannot be
+ * created again; `createTriggers` clears such a name and retries (orphan-triggers.ts).
  */
 import { wrap } from '../../errors.js';
 import { applierSessionSql } from '../../merge/clock-layout.js';
