@@ -127,6 +127,9 @@ async function settleAndReport(c: ChaosCluster, opts: ChaosOptions, s: RunState)
   log('final reconcile (no fault) ...');
   const finalExitCode = await s.reconcile.cleanRun();
   if (finalExitCode !== 0) problems.push(`the final reconcile exited ${finalExitCode}`);
+  // every kill-reconciler fault must have killed a run in progress (not one already over)
+  const reconcilerKills = s.faults.counts['kill-reconciler'];
+  if (s.reconcile.killed !== reconcilerKills) problems.push(`${reconcilerKills} kill-reconciler faults killed ${s.reconcile.killed} runs`);
 
   // Until the deadline, wait for the databases to equal the model; past it, keep waiting
   // (half as long again) only while an applier has not applied its whole topic: a busy
