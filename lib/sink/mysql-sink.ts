@@ -31,7 +31,7 @@ import {
 } from '../dialect/mysql/merge-sql.js';
 import { loadDataSql } from '../dialect/mysql/bulk-load.js';
 import { dropOrphanTriggerNames } from '../dialect/mysql/orphan-triggers.js';
-import { stampTriggerBodies, stampTriggerName, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
+import { stampTriggerBaseNames, stampTriggerBodies, stampTriggerNames, stampTriggerSqls } from '../dialect/mysql/stamp-triggers.js';
 import { DataError, FieldsyncError } from '../errors.js';
 import { tombTable } from '../merge/clock-layout.js';
 import type { FoldedTable } from '../merge/fold.js';
@@ -314,7 +314,7 @@ export class MysqlSink extends SqlSink {
     });
     if (current) return;
     // MariaDB's CREATE OR REPLACE fails on a name a crash orphaned (orphan-triggers.ts)
-    if (this.mariadb) await dropOrphanTriggerNames(db, full.schema, (['insert', 'update', 'delete'] as const).map((e) => stampTriggerName(full, e)));
+    if (this.mariadb) await dropOrphanTriggerNames(db, full.schema, stampTriggerBaseNames(full));
     for (const sql of stampTriggerSqls(full, this.options.origin, this.mariadb)) await db.execute(sql);
   }
 

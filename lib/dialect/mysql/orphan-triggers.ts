@@ -13,20 +13,17 @@
  * travel with it); only names no table holds are, and for those the DROP is a no-op unless
  * an orphan is there.
  */
-import type { DbRow } from '../dialect.js';
+import type { Db } from '../dialect.js';
 import { mysqlDialect as d } from './dialect.js';
 
-interface Runner {
-  query(sql: string, params?: readonly unknown[]): Promise<DbRow[]>;
-  execute(sql: string, params?: readonly unknown[]): Promise<number>;
-}
+/** A pool or one session (the swap's). */
+type Runner = Pick<Db, 'query' | 'execute'>;
 
-/** MySQL / MariaDB error 1359 (ER_TRG_ALREADY_EXISTS) and 1360 (ER_TRG_DOES_NOT_EXIST). */
+/** MySQL / MariaDB error 1359 (ER_TRG_ALREADY_EXISTS). */
 export const TRIGGER_ALREADY_EXISTS = 1359;
-export const TRIGGER_DOES_NOT_EXIST = 1360;
 
 /** Which of `names` a table of `schema` ('' = the current database) holds. */
-export async function triggerNamesHeld(db: Runner, schema: string, names: readonly string[]): Promise<Set<string>> {
+async function triggerNamesHeld(db: Runner, schema: string, names: readonly string[]): Promise<Set<string>> {
   if (names.length === 0) return new Set();
   const rows = await db.query(
     `SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS
