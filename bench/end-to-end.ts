@@ -39,7 +39,7 @@ import { stack, uniqueName, waitFor } from '../test/support/helpers.js';
 import { SupervisedService, runCommand } from '../test/chaos/supervisor.js';
 import { startDebezium, type DebeziumPipeline } from './debezium/connect.js';
 import { resultsDir, scaled } from './support/env.js';
-import { cpuInterval, type CpuShare } from './support/cpu.js';
+import { cpuInterval, microsPerUnitText, type CpuShare } from './support/cpu.js';
 import { BENCH_COLUMNS, benchRow, benchTableDdl } from './support/table.js';
 
 /**
@@ -95,7 +95,7 @@ export interface EndToEndOptions {
 /** ", CPU µs per change: capture 40, applier 55; machine 97% busy" (empty without figures). */
 function cpuText(c: CpuShare | undefined): string {
   if (!c) return '';
-  const per = Object.entries(c.microsPerUnit).map(([k, v]) => `${k} ${v}`).join(', ');
+  const per = microsPerUnitText(c);
   return `${per ? `; CPU µs per change: ${per}` : ''}${c.machineBusyPercent !== undefined ? `; machine ${c.machineBusyPercent}% busy` : ''}`;
 }
 

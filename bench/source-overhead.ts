@@ -23,7 +23,7 @@ import { installOutbox } from '../lib/capture/install.js';
 import type { FieldsyncConfig } from '../lib/config/schema.js';
 import { openDb } from '../lib/dialect/index.js';
 import { stackConfig, uniqueName } from '../test/support/helpers.js';
-import { scaled } from './support/env.js';
+import { markdownTable, scaled, type ResultRow } from './support/env.js';
 import { benchSource, type SourceKind } from './support/source.js';
 import { BENCH_COLUMNS, benchRow, createBenchTable, generatedRowsSql } from './support/table.js';
 
@@ -119,15 +119,15 @@ export async function runSourceOverhead(opts: { sources?: ('postgres' | 'mariadb
 }
 
 export function sourceOverheadMarkdown(r: { postgres?: SourceOverhead; mariadb?: SourceOverhead; method: string }): string {
-  const lines = ['| source | write | with triggers µs/row | without µs/row | with / without |', '| --- | --- | --- | --- | --- |'];
+  const rows: ResultRow[] = [];
   for (const s of ['postgres', 'mariadb'] as const) {
     const o = r[s];
     if (!o) continue;
     for (const [name, c] of [['INSERT, 100 rows per statement', o.insert100], ['UPDATE of one column, 100 rows per statement', o.update100], ['one-row INSERT, own transaction', o.insert1]] as const) {
-      lines.push(`| ${s === 'postgres' ? 'PostgreSQL' : 'MariaDB'} | ${name} | ${c.withTriggerMicros} | ${c.withoutTriggerMicros} | ${c.ratio} |`);
+      rows.push({ source: s === 'postgres' ? 'PostgreSQL' : 'MariaDB', write: name, 'with triggers µs/row': c.withTriggerMicros, 'without µs/row': c.withoutTriggerMicros, 'with / without': c.ratio });
     }
   }
-  return `${lines.join('\n')}\n\nMethod: ${r.method}.\n`;
+  return `${markdownTable(rows)}\nMethod: ${r.method}.\n`;
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/.*\//, ''))) {

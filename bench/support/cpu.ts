@@ -53,6 +53,11 @@ export interface CpuShare {
   machineBusyPercent?: number;
 }
 
+/** "capture 40, applier 55" (empty without figures). */
+export function microsPerUnitText(c: CpuShare | undefined): string {
+  return c ? Object.entries(c.microsPerUnit).map(([k, v]) => `${k} ${v}`).join(', ') : '';
+}
+
 /**
  * Starts an interval over the named processes (pids read now and at the end: a process that
  * restarted in between is left out). `end(units)` returns CPU per unit and the busy share.
